@@ -1,0 +1,202 @@
+/**
+ * Physical key layout (K1–K5).
+ *
+ *   <prefix>{<tag>}<space><user>:<name>
+ *
+ *   prefix  `lr:<ns>:` for a namespace, `lr::` for shared keys. `<ns>` is escaped so that it holds
+ *           no `:`; the prefix of one namespace is therefore never a prefix of another's, and a
+ *           Redis ACL limited to `~lr:<ns>:*` confines a tenant (K5). Exposed as `cache.keyPrefix`.
+ *   tag     4 hex digits hashed from the object's user part and name: a Redis Cluster hash tag that
+ *           keeps every physical key of one logical object (a lock and its fencing counter, say) in
+ *           one slot, while spreading a namespace's objects over all slots.
+ *   space   one letter: what kind of object this is. Lower case letters are cache entries and are
+ *           removed by clearCache (P3); upper case are coordination state (locks, fencing counters,
+ *           leases) that clearCache leaves alone.
+ *   user    `-` for no user scope, `=<user>` (escaped, no `:`) for a user-scoped key (K2).
+ *   name    the caller's key, escaped: no glob metacharacter, no `{`/`}`, no `%` survives
+ *           unescaped, so a pattern built from escaped parts can only match what it means to.
+ *
+ * Escaping is percent-encoding of single UTF-16 units below U+0100 (`%XX`) for the few characters
+ * that need it; everything else, unicode included, stays as written so keys stay readable in
+ * redis-cli. SCAN patterns made from escaped parts are only a pre-filter: every scanned key is
+ * parsed back and matched exactly against the caller's pattern (see `compilePattern`).
+ */
+
+import { KeyError } from './errors.js';
+
+/** Lower case: cache entries (cleared by clearCache). Upper case: coordination state. */
+export type Space =
+  | 'k' // values, hashes, lists, sets written through the string/hash/list/set API
+  | 'm' // memoised results
+  | 'd' // cached documents
+  | 'p' // process-cache bookkeeping
+  | 'L' // locks (also read-write locks and semaphores)
+  | 'F' // fencing counters
+  | 'S' // stampede leases
+  | 'V'; // versions (document fill guards)
+
+export interface KeyScope {
+  namespace: string;
+  /** `null`: not user-scoped. */
+  user: string | null;
+  shared: boolean;
+}
+
+export interface ParsedKey {
+  space: Space;
+  user: string | null;
+  name: string;
+}
+
+export const MAX_KEY_BYTES = 1024;
+const SHARED_PREFIX = 'lr::';
+
+// Characters escaped in names: the escape char itself, Redis glob metacharacters, hash-tag braces,
+// and control characters.
+const NAME_UNSAFE = /[%*?[\]\\{}\u0000-\u001f\u007f]/;
+const NAME_UNSAFE_G = /[%*?[\]\\{}\u0000-\u001f\u007f]/g;
+// Namespaces and users additionally may not hold `:` (it ends them) or `=`.
+const PART_UNSAFE = /[%*?[\]\\{}:=\u0000-\u001f\u007f]/;
+const PART_UNSAFE_G = /[%*?[\]\\{}:=\u0000-\u001f\u007f]/g;
+
+function hex2(ch: string): string {
+  const c = ch.charCodeAt(0);
+  return (c < 16 ? '%0' : '%') + c.toString(16).toUpperCase();
+}
+
+export function escapeName(s: string): string {
+  return NAME_UNSAFE.test(s) ? s.replace(NAME_UNSAFE_G, hex2) : s;
+}
+
+export function escapePart(s: string): string {
+  return PART_UNSAFE.test(s) ? s.replace(PART_UNSAFE_G, hex2) : s;
+}
+
+export function unescape(s: string): string {
+  return s.includes('%') ? s.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : s;
+}
+
+/** FNV-1a over UTF-16 units: the same in every process and run. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function tagOf(userPart: string, escapedName: string): string {
+  const h = fnv1a(escapedName) ^ (userPart.length > 1 ? fnv1a(userPart) : 0);
+  return (((h >>> 16) ^ h) & 0xffff).toString(16).padStart(4, '0');
+}
+
+const prefixCache = new Map<string, string>();
+
+/** The literal prefix of every physical key of a namespace (K5). */
+export function namespacePrefix(namespace: string): string {
+  let p = prefixCache.get(namespace);
+  if (p === undefined) {
+    p = `lr:${escapePart(namespace)}:`;
+    if (prefixCache.size > 10_000) prefixCache.clear();
+    prefixCache.set(namespace, p);
+  }
+  return p;
+}
+
+export function scopePrefix(scope: KeyScope): string {
+  return scope.shared ? SHARED_PREFIX : namespacePrefix(scope.namespace);
+}
+
+function userPart(user: string | null): string {
+  return user === null ? '-' : `=${escapePart(user)}`;
+}
+
+/** The physical key of one logical object. Names must have been validated (validateKey). */
+export function physicalKey(scope: KeyScope, space: Space, name: string): string {
+  const u = userPart(scope.user);
+  const n = escapeName(name);
+  return `${scopePrefix(scope)}{${tagOf(u, n)}}${space}${u}:${n}`;
+}
+
+/**
+ * Two physical keys in the same slot: e.g. a lock (`L`) and its fencing counter (`F`) share the
+ * tag of the lock's name.
+ */
+export function siblingKey(physical: string, space: Space): string {
+  const close = physical.indexOf('}');
+  return physical.slice(0, close + 1) + space + physical.slice(close + 2);
+}
+
+/** Parses a physical key of the given prefix; null if it is not one of ours. */
+export function parseKey(prefix: string, physical: string): ParsedKey | null {
+  if (!physical.startsWith(prefix)) return null;
+  let i = prefix.length;
+  if (physical.charCodeAt(i) !== 123 /* { */) return null;
+  const close = physical.indexOf('}', i);
+  if (close < 0) return null;
+  i = close + 1;
+  const space = physical[i] as Space | undefined;
+  if (space === undefined) return null;
+  const colon = physical.indexOf(':', i + 1);
+  if (colon < 0) return null;
+  const u = physical.slice(i + 1, colon);
+  let user: string | null;
+  if (u === '-') user = null;
+  else if (u.startsWith('=')) user = unescape(u.slice(1));
+  else return null;
+  return { space, user, name: unescape(physical.slice(colon + 1)) };
+}
+
+export interface CompiledPattern {
+  /** Redis glob used with SCAN MATCH: a superset of the keys meant. */
+  glob: string;
+  /** The exact test, applied to the parsed, unescaped name. */
+  matches(name: string): boolean;
+}
+
+/**
+ * P1: `*` matches any run of characters, everything else is literal, and a trailing `*` is implied.
+ * `user` undefined matches any user part (used by clearCache and memo clearing); null only unscoped.
+ */
+export function compilePattern(
+  prefix: string,
+  spaces: string,
+  user: string | null | undefined,
+  pattern: string,
+): CompiledPattern {
+  const parts = pattern.split('*');
+  const namesGlob = parts.map(escapeName).join('*') + '*';
+  const userGlob = user === undefined ? '*' : userPart(user);
+  const spaceGlob = spaces.length === 1 ? spaces : `[${spaces}]`;
+  const glob = `${prefix}{*}${spaceGlob}${userGlob}:${namesGlob}`;
+  let matches: (name: string) => boolean;
+  if (parts.length === 1) {
+    const lit = parts[0]!;
+    matches = (name) => name.startsWith(lit);
+  } else {
+    const re = new RegExp('^' + parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*'), 'u');
+    matches = (name) => re.test(name);
+  }
+  return { glob, matches };
+}
+
+const encoder = new TextEncoder();
+
+/** K4: a non-empty, well-formed string of at most 1,024 UTF-8 bytes. Throws KeyError before any I/O. */
+export function validateKey(key: unknown, what = 'key'): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new KeyError(`${what} must be a string, got ${key === null ? 'null' : typeof key}`);
+  }
+  if (key.length === 0) throw new KeyError(`${what} must not be empty`);
+  // Fast path: 341 UTF-16 units can never exceed 1,024 UTF-8 bytes.
+  if (key.length > 341 && (key.length > MAX_KEY_BYTES || encoder.encode(key).length > MAX_KEY_BYTES)) {
+    throw new KeyError(`${what} is longer than ${MAX_KEY_BYTES} UTF-8 bytes`);
+  }
+  if (!key.isWellFormed()) throw new KeyError(`${what} holds a lone surrogate and has no UTF-8 form`);
+}
+
+/** Namespaces and user ids follow the key rules (non-empty, bounded, well-formed). */
+export function validateScopePart(value: unknown, what: 'namespace' | 'user'): asserts value is string {
+  validateKey(value, what);
+}
