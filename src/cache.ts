@@ -1,0 +1,713 @@
+/**
+ * The Cache facade: Frappe's `frappe.cache` API (strings, hashes, lists, sets, patterns, clearing)
+ * over any Store. Argument checks happen first and throw TypeErrors before any I/O (K4, C2, S1);
+ * every store call then goes through the StoreGuard (timeouts, degrade-or-throw, counters).
+ *
+ * A Cache is a view: `forNamespace(ns)` returns another view over the same core (same store, same
+ * counters, same in-flight loads), bound to another tenant.
+ */
+
+import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
+import { runInContext as runWithContext, currentContext, contextUser, type ContextInput } from './context.js';
+import { DecodeError, KeyError, ValueError } from './errors.js';
+import { StoreGuard } from './guard.js';
+import {
+  compilePattern,
+  namespacePrefix,
+  parseKey,
+  physicalKey,
+  scopePrefix,
+  validateKey,
+  validateScopePart,
+  type KeyScope,
+  type Space,
+} from './keys.js';
+import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
+import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
+import { compareAndDelete } from './scripts.js';
+import { SingleFlight } from './single-flight.js';
+import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
+import { createRedisStore } from './stores/redis.js';
+import type { Store, TtlMs } from './stores/store.js';
+
+export interface ScopeOptions {
+  /** Scope the key to a user inside the namespace; `true`: the context's user (K2). */
+  user?: string | true;
+  /** A key outside every namespace (K1). */
+  shared?: boolean;
+}
+
+export interface SetValueOptions extends ScopeOptions {
+  /** Seconds to live; absent: `defaultTtlSec`; `null`: no expiry (S1). */
+  expiresInSec?: number | null;
+}
+
+export interface GetValueOptions<T> extends SetValueOptions {
+  /** Called on a miss; its result is stored and returned (S3), once per key in flight (S4). */
+  generator?: () => T | Promise<T>;
+}
+
+export interface HashGetOptions<T> extends ScopeOptions {
+  generator?: () => T | Promise<T>;
+}
+
+/** Lists and sets take their values as rest arguments, so their scope comes with the name. */
+export type KeyRef = string | ({ key: string } & ScopeOptions);
+
+const MISS: unique symbol = Symbol('miss');
+type Miss = typeof MISS;
+
+/** State shared by every view of one cache. */
+export class CacheCore {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly stats: CacheStats = emptyStats();
+  readonly events = new Emitter();
+  readonly guard: StoreGuard;
+  readonly flights = new SingleFlight();
+  readonly #ownsStore: boolean;
+  readonly #encode: (v: unknown) => Buffer;
+  readonly #decode: (b: Buffer) => unknown;
+  readonly #unwatch: () => void;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    const spec = options.store;
+    if (spec === 'memory') {
+      this.store = sharedMemoryStore(options.memory);
+      this.#ownsStore = false;
+    } else if (isStoreObject(spec)) {
+      this.store = spec;
+      this.#ownsStore = false;
+    } else {
+      this.store = createRedisStore(spec, { commandTimeoutMs: options.commandTimeoutMs });
+      this.#ownsStore = true;
+    }
+    this.guard = new StoreGuard({
+      timeoutMs: options.commandTimeoutMs,
+      bounded: !(this.store instanceof MemoryStore),
+      policy: options.onStoreError,
+      stats: this.stats,
+      events: this.events,
+    });
+    this.#unwatch = this.store.watch({ error: (err) => this.guard.report(err) });
+    const max = options.maxValueBytes;
+    const custom = options.codec;
+    if (custom === undefined) {
+      this.#encode = (v) => encodeValue(v, max);
+      this.#decode = decodeValue;
+    } else {
+      this.#encode = (v) => encodeCustom(custom, v, max);
+      this.#decode = (b) => decodeCustom(custom, b);
+    }
+  }
+
+  /** Encodes a value for the store; throws ValueError (C2, C5) synchronously, before any I/O. */
+  encode(value: unknown): Buffer {
+    if (value === undefined) throw new ValueError('undefined cannot be stored as a value (C1)', '$');
+    return this.#encode(value);
+  }
+
+  /**
+   * Decodes stored bytes. Bytes that fail to decode are a miss (C3): the failure is reported, and
+   * the stored value is removed if it still holds the same bytes.
+   */
+  decode(bytes: Buffer, physical: string | null, key: string): unknown | Miss {
+    try {
+      return this.#decode(bytes);
+    } catch (cause) {
+      const err = cause instanceof DecodeError ? cause : new DecodeError(`stored value of ${JSON.stringify(key)} could not be decoded`, { cause, key });
+      this.guard.report(err);
+      if (physical !== null) {
+        this.guard.write('compare-and-delete', () => this.store.eval(compareAndDelete, [physical], [bytes])).catch(() => {});
+      }
+      return MISS;
+    }
+  }
+
+  /** S1: seconds → store TTL in ms. `undefined` means the default TTL. */
+  ttlMs(expiresInSec: number | null | undefined, what = 'expiresInSec'): TtlMs {
+    if (expiresInSec === undefined) {
+      const d = this.options.defaultTtlSec;
+      return d === null ? null : Math.max(1, Math.round(d * 1000));
+    }
+    if (expiresInSec === null) return null;
+    if (typeof expiresInSec !== 'number' || !Number.isFinite(expiresInSec) || expiresInSec <= 0) {
+      throw new TypeError(`${what} must be a positive finite number of seconds or null, got ${String(expiresInSec)}`);
+    }
+    return Math.max(1, Math.round(expiresInSec * 1000));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.guard.close();
+      this.#unwatch();
+      if (this.#ownsStore) await this.store.close();
+    })();
+    return this.#closing;
+  }
+}
+
+function encodeCustom(codec: Codec, value: unknown, max: number): Buffer {
+  const out = codec.encode(value);
+  if (!Buffer.isBuffer(out)) throw new ValueError('the custom codec must return a Buffer', '$');
+  if (out.length > max) throw new ValueError(`encoded value is ${out.length} bytes, more than maxValueBytes (${max})`, '$');
+  return out;
+}
+
+function decodeCustom(codec: Codec, bytes: Buffer): unknown {
+  if (isIntegerCounter(bytes)) return Number(bytes.toString('latin1'));
+  try {
+    return codec.decode(bytes);
+  } catch (cause) {
+    throw new DecodeError('the custom codec could not decode a stored value', { cause });
+  }
+}
+
+function validatePattern(pattern: unknown): asserts pattern is string {
+  if (typeof pattern !== 'string') throw new KeyError('pattern must be a string');
+  if (pattern.length > 0) validateKey(pattern, 'pattern');
+}
+
+function validateField(field: unknown): asserts field is string {
+  validateKey(field, 'field');
+}
+
+function validateSafeInteger(n: unknown, what: string): asserts n is number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${String(n)}`);
+}
+
+/** Builds a plain object from fields safely: a field named `__proto__` becomes an own property. */
+function toRecord(entries: Iterable<[string, unknown]>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) {
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
+  return out;
+}
+
+export class Cache {
+  /** @internal */
+  readonly core: CacheCore;
+  readonly #namespace: string | undefined;
+
+  /** @internal Use createCache(). */
+  constructor(core: CacheCore, namespace?: string) {
+    this.core = core;
+    this.#namespace = namespace;
+  }
+
+  /** The literal prefix of every physical key of this cache's namespace (K5), for Redis ACLs. */
+  get keyPrefix(): string {
+    return namespacePrefix(this.#namespace ?? this.core.options.namespace);
+  }
+
+  /** The namespace calls on this view use right now: the view's, the context's, or the option's. */
+  get namespace(): string {
+    return this.#namespace ?? currentContext()?.namespace ?? this.core.options.namespace;
+  }
+
+  /** A view of the same cache bound to another tenant. */
+  forNamespace(namespace: string): Cache {
+    validateScopePart(namespace, 'namespace');
+    return new Cache(this.core, namespace);
+  }
+
+  /** Runs `fn` with a namespace and user in its async context (X1). */
+  runInContext<T>(context: ContextInput, fn: () => T): T {
+    return runWithContext(context, fn);
+  }
+
+  on<E extends keyof CacheEvents>(event: E, listener: CacheEvents[E]): () => void {
+    return this.core.events.on(event, listener);
+  }
+
+  off<E extends keyof CacheEvents>(event: E, listener: CacheEvents[E]): void {
+    this.core.events.off(event, listener);
+  }
+
+  /** A snapshot of the counters (O1). */
+  stats(): CacheStats {
+    return structuredClone(this.core.stats);
+  }
+
+  /** Closes every connection the cache opened. Later calls fail with ClosedError. */
+  close(): Promise<void> {
+    return this.core.close();
+  }
+
+  // ---------------------------------------------------------------- scope
+
+  /** @internal Resolves namespace, user and shared for one call (K1, K2). */
+  scope(opts: ScopeOptions | undefined): KeyScope {
+    let user: string | null = null;
+    let shared = false;
+    if (opts !== undefined) {
+      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      const u = opts.user;
+      if (u === true) user = contextUser();
+      else if (u !== undefined) {
+        validateScopePart(u, 'user');
+        user = u;
+      }
+      if (opts.shared !== undefined) {
+        if (typeof opts.shared !== 'boolean') throw new TypeError('shared must be a boolean');
+        shared = opts.shared;
+      }
+    }
+    return { namespace: this.namespace, user, shared };
+  }
+
+  /** @internal */
+  key(key: string, opts: ScopeOptions | undefined, space: Space = 'k'): string {
+    validateKey(key);
+    return physicalKey(this.scope(opts), space, key);
+  }
+
+  #ref(ref: KeyRef): [physical: string, key: string] {
+    if (typeof ref === 'object' && ref !== null) return [this.key(ref.key, ref), ref.key];
+    return [this.key(ref as string, undefined), ref as string];
+  }
+
+  // ---------------------------------------------------------------- strings (S)
+
+  /** Stores a value (S1). */
+  async setValue(key: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    const pk = this.key(key, opts);
+    const ttlMs = this.core.ttlMs(opts?.expiresInSec);
+    const bytes = this.core.encode(value);
+    const { store, guard } = this.core;
+    await guard.write('SET', () => store.set(pk, bytes, { ttlMs }));
+  }
+
+  /**
+   * Reads a value; `undefined` on a miss (C4). With a generator, a miss calls it once per key in
+   * flight (S4), stores its result and returns it (S3).
+   */
+  async getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
+    const pk = this.key(key, opts);
+    const generator = opts?.generator;
+    if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
+    const ttlMs = generator === undefined ? null : this.core.ttlMs(opts?.expiresInSec);
+    const hit = await this.#read(pk, key);
+    if (hit !== MISS) return hit as T;
+    if (generator === undefined) return undefined;
+    return this.core.flights.run(pk, async () => {
+      // Look again inside the flight: a flight that just finished may have stored the value
+      // between our first read and our joining (see single-flight.ts).
+      const again = await this.#read(pk, key, false);
+      if (again !== MISS) return again;
+      const value = await this.#generate(generator);
+      if (value !== undefined) {
+        const bytes = this.core.encode(value);
+        await this.core.guard.write('SET', () => this.core.store.set(pk, bytes, { ttlMs }));
+      }
+      return value;
+    }) as Promise<T | undefined>;
+  }
+
+  async #generate<T>(generator: () => T | Promise<T>): Promise<T> {
+    this.core.stats.generatorRuns++;
+    return await generator();
+  }
+
+  async #read(pk: string, key: string, count = true): Promise<unknown | Miss> {
+    const { store, guard, stats, events } = this.core;
+    const bytes = await guard.read('GET', () => store.get(pk), null);
+    const value = bytes === null ? MISS : this.core.decode(bytes, pk, key);
+    if (!count) return value;
+    if (value === MISS) {
+      stats.store.misses++;
+      if (events.wantsMiss) events.emit('miss', { key, namespace: this.namespace });
+    } else {
+      stats.store.hits++;
+      if (events.wantsHit) events.emit('hit', { key, layer: 'store', namespace: this.namespace });
+    }
+    return value;
+  }
+
+  /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
+  async deleteValue(keys: string | string[], opts?: ScopeOptions): Promise<number> {
+    const list = Array.isArray(keys) ? keys : [keys];
+    const scope = this.scope(opts);
+    const physical = list.map((k) => {
+      validateKey(k);
+      return physicalKey(scope, 'k', k);
+    });
+    if (physical.length === 0) return 0;
+    const { store, guard, events } = this.core;
+    const n = (await guard.write('DEL', () => store.delete(physical))) ?? 0;
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: list, namespace: scope.namespace, reason: 'delete' });
+    return n;
+  }
+
+  async exists(key: string, opts?: ScopeOptions): Promise<boolean> {
+    const pk = this.key(key, opts);
+    const { store, guard } = this.core;
+    return guard.read('EXISTS', () => store.exists(pk), false);
+  }
+
+  /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
+  async expire(key: string, seconds: number | null, opts?: ScopeOptions): Promise<boolean> {
+    const pk = this.key(key, opts);
+    if (seconds === undefined) throw new TypeError('seconds must be a positive number or null');
+    const ttlMs = this.core.ttlMs(seconds, 'seconds');
+    const { store, guard } = this.core;
+    return (await guard.write('PEXPIRE', () => store.expire(pk, ttlMs))) ?? false;
+  }
+
+  /** Seconds left, with millisecond precision; null: no expiry; undefined: no such key (S1). */
+  async ttl(key: string, opts?: ScopeOptions): Promise<number | null | undefined> {
+    const pk = this.key(key, opts);
+    const { store, guard } = this.core;
+    const ms = await guard.read('PTTL', () => store.ttl(pk), undefined);
+    return typeof ms === 'number' ? ms / 1000 : ms;
+  }
+
+  /** An integer counter; created at 0 (with `expiresInSec` or the default TTL) if missing. Never faked (F5). */
+  async incr(key: string, by = 1, opts?: SetValueOptions): Promise<number> {
+    const pk = this.key(key, opts);
+    validateSafeInteger(by, 'by');
+    const ttlMs = this.core.ttlMs(opts?.expiresInSec);
+    const { store, guard } = this.core;
+    return guard.strict('INCRBY', () => store.incrBy(pk, by, ttlMs));
+  }
+
+  /** Reads several keys in one round trip per slot; misses are `undefined`. */
+  async getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<(T | undefined)[]> {
+    if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
+    const scope = this.scope(opts);
+    const physical = keys.map((k) => {
+      validateKey(k);
+      return physicalKey(scope, 'k', k);
+    });
+    if (physical.length === 0) return [];
+    const { store, guard, stats } = this.core;
+    const found = await guard.read('MGET', () => store.getMany(physical), null);
+    return physical.map((pk, i) => {
+      const bytes = found?.[i] ?? null;
+      const value = bytes === null ? MISS : this.core.decode(bytes, pk, keys[i]!);
+      if (value === MISS) {
+        stats.store.misses++;
+        return undefined;
+      }
+      stats.store.hits++;
+      return value as T;
+    });
+  }
+
+  /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
+  async setMany(entries: Array<[string, unknown]>, opts?: SetValueOptions): Promise<void> {
+    if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
+    const scope = this.scope(opts);
+    const ttlMs = this.core.ttlMs(opts?.expiresInSec);
+    const encoded = entries.map((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
+      validateKey(e[0]);
+      return [physicalKey(scope, 'k', e[0]), this.core.encode(e[1]), ttlMs] as const;
+    });
+    if (encoded.length === 0) return;
+    const { store, guard } = this.core;
+    await guard.write('MSET', () => store.setMany(encoded));
+  }
+
+  // ---------------------------------------------------------------- patterns (P)
+
+  /** Keys of the namespace (and user scope) matching a P1 pattern, as the caller wrote them (K3). */
+  async getKeys(pattern: string, opts?: ScopeOptions): Promise<string[]> {
+    validatePattern(pattern);
+    const scope = this.scope(opts);
+    const out: string[] = [];
+    await this.#scanMatching(scope, 'k', scope.user, pattern, (batch) => {
+      for (const { name } of batch) out.push(name);
+    });
+    return out;
+  }
+
+  /** Deletes the keys getKeys would list; resolves to how many were deleted. */
+  async deleteKeys(pattern: string, opts?: ScopeOptions): Promise<number> {
+    validatePattern(pattern);
+    const scope = this.scope(opts);
+    let deleted = 0;
+    await this.#scanMatching(scope, 'k', scope.user, pattern, async (batch) => {
+      deleted += await this.#deleteBatch(batch.map((b) => b.physical));
+    });
+    const { events } = this.core;
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern, namespace: scope.namespace, reason: 'pattern' });
+    return deleted;
+  }
+
+  /**
+   * Deletes every cache entry of the namespace (P3): values, hashes, lists, sets, memoised results,
+   * cached documents, user-scoped keys; not shared keys, not locks or fencing counters, and not
+   * keys matching `persistentKeys`. With `{ user }`: only that user's entries.
+   */
+  async clearCache(opts?: { user?: string }): Promise<number> {
+    let user: string | undefined;
+    if (opts !== undefined) {
+      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      if (opts.user !== undefined) {
+        validateScopePart(opts.user, 'user');
+        user = opts.user;
+      }
+    }
+    const scope: KeyScope = { namespace: this.namespace, user: user ?? null, shared: false };
+    const keep = this.core.options.persistentKeys.map((p) => compilePattern('', 'k', undefined, p));
+    let deleted = 0;
+    await this.#scanMatching(scope, 'kmdp', user, '', async (batch) => {
+      const doomed = batch.filter((b) => b.space !== 'k' || !keep.some((p) => p.matches(b.name))).map((b) => b.physical);
+      deleted += await this.#deleteBatch(doomed);
+    });
+    const { events } = this.core;
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: '*', namespace: scope.namespace, reason: 'clear' });
+    return deleted;
+  }
+
+  async #deleteBatch(physical: string[]): Promise<number> {
+    if (physical.length === 0) return 0;
+    const { store, guard } = this.core;
+    return (await guard.write('DEL', () => store.delete(physical))) ?? 0;
+  }
+
+  /**
+   * Scans with the pattern's glob as a pre-filter, then parses every key and matches it exactly:
+   * the glob alone could match across escape sequences (see keys.ts). `user` undefined: any user.
+   */
+  async #scanMatching(
+    scope: KeyScope,
+    spaces: string,
+    user: string | null | undefined,
+    pattern: string,
+    onBatch: (batch: Array<{ physical: string; name: string; space: Space }>) => void | Promise<void>,
+  ): Promise<void> {
+    const prefix = scopePrefix(scope);
+    const compiled = compilePattern(prefix, spaces, user, pattern);
+    const { store, guard } = this.core;
+    const seen = new Set<string>();
+    const iterator = store.scan(compiled.glob, 1000)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const step = await guard.read('SCAN', () => iterator.next(), MISS);
+        if (step === MISS || step.done) break;
+        const batch: Array<{ physical: string; name: string; space: Space }> = [];
+        for (const physical of step.value) {
+          if (seen.has(physical)) continue;
+          const parsed = parseKey(prefix, physical);
+          if (parsed === null || !spaces.includes(parsed.space)) continue;
+          if (user !== undefined && parsed.user !== user) continue;
+          if (!compiled.matches(parsed.name)) continue;
+          seen.add(physical);
+          batch.push({ physical, name: parsed.name, space: parsed.space });
+        }
+        if (batch.length > 0) await onBatch(batch);
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  }
+
+  // ---------------------------------------------------------------- hashes (H)
+
+  /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
+  async hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    const pk = this.key(name, opts);
+    validateField(field);
+    const ttlMs = opts?.expiresInSec === undefined ? undefined : this.core.ttlMs(opts.expiresInSec);
+    const bytes = this.core.encode(value);
+    const { store, guard } = this.core;
+    await guard.write('HSET', () => store.hset(pk, field, bytes, ttlMs));
+  }
+
+  /** Reads one field; with a generator, a miss behaves as getValue's (S3, S4). */
+  async hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
+    const pk = this.key(name, opts);
+    validateField(field);
+    const generator = opts?.generator;
+    if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
+    const read = async (count: boolean): Promise<unknown | Miss> => {
+      const { store, guard, stats } = this.core;
+      const bytes = await guard.read('HGET', () => store.hget(pk, field), null);
+      const value = bytes === null ? MISS : this.core.decode(bytes, null, `${name}.${field}`);
+      if (count) {
+        if (value === MISS) stats.store.misses++;
+        else stats.store.hits++;
+      }
+      return value;
+    };
+    const hit = await read(true);
+    if (hit !== MISS) return hit as T;
+    if (generator === undefined) return undefined;
+    return this.core.flights.run(`${pk}\u0000${field}`, async () => {
+      const again = await read(false);
+      if (again !== MISS) return again;
+      const value = await this.#generate(generator);
+      if (value !== undefined) {
+        const bytes = this.core.encode(value);
+        await this.core.guard.write('HSET', () => this.core.store.hset(pk, field, bytes));
+      }
+      return value;
+    }) as Promise<T | undefined>;
+  }
+
+  /** Every field of a hash, decoded; `{}` if there is none. */
+  async hgetall(name: string, opts?: ScopeOptions): Promise<Record<string, unknown>> {
+    const pk = this.key(name, opts);
+    const { store, guard } = this.core;
+    const fields = await guard.read('HGETALL', () => store.hgetall(pk), null);
+    if (fields === null) return {};
+    const out: Array<[string, unknown]> = [];
+    for (const [field, bytes] of fields) {
+      const value = this.core.decode(bytes, null, `${name}.${field}`);
+      if (value !== MISS) out.push([field, value]);
+    }
+    return toRecord(out);
+  }
+
+  async hdel(name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
+    const pk = this.key(name, opts);
+    const list = Array.isArray(fields) ? fields : [fields];
+    list.forEach(validateField);
+    if (list.length === 0) return 0;
+    const { store, guard } = this.core;
+    return (await guard.write('HDEL', () => store.hdel(pk, list))) ?? 0;
+  }
+
+  async hexists(name: string, field: string, opts?: ScopeOptions): Promise<boolean> {
+    const pk = this.key(name, opts);
+    validateField(field);
+    const { store, guard } = this.core;
+    return guard.read('HEXISTS', () => store.hexists(pk, field), false);
+  }
+
+  async hkeys(name: string, opts?: ScopeOptions): Promise<string[]> {
+    const pk = this.key(name, opts);
+    const { store, guard } = this.core;
+    return guard.read('HKEYS', () => store.hkeys(pk), []);
+  }
+
+  // ---------------------------------------------------------------- lists (L)
+
+  /** Pushes values at the head, one by one (so the last given ends up first); resolves to the new length. */
+  lpush(name: KeyRef, ...values: unknown[]): Promise<number> {
+    return this.#push(name, values, 'left');
+  }
+
+  /** Appends values at the tail; resolves to the new length. */
+  rpush(name: KeyRef, ...values: unknown[]): Promise<number> {
+    return this.#push(name, values, 'right');
+  }
+
+  async #push(name: KeyRef, values: unknown[], end: 'left' | 'right'): Promise<number> {
+    const [pk] = this.#ref(name);
+    if (values.length === 0) throw new TypeError('push needs at least one value');
+    const encoded = values.map((v) => this.core.encode(v));
+    const { store, guard } = this.core;
+    return (await guard.write(end === 'left' ? 'LPUSH' : 'RPUSH', () => store.push(pk, encoded, end))) ?? 0;
+  }
+
+  lpop<T = unknown>(name: KeyRef): Promise<T | undefined> {
+    return this.#pop(name, 'left');
+  }
+
+  rpop<T = unknown>(name: KeyRef): Promise<T | undefined> {
+    return this.#pop(name, 'right');
+  }
+
+  async #pop<T>(name: KeyRef, end: 'left' | 'right'): Promise<T | undefined> {
+    const [pk, key] = this.#ref(name);
+    const { store, guard } = this.core;
+    // A pop changes the list, so it is a write: in degrade mode a failure reads as an empty list.
+    const bytes = (await guard.write(end === 'left' ? 'LPOP' : 'RPOP', () => store.pop(pk, end))) ?? null;
+    if (bytes === null) return undefined;
+    const value = this.core.decode(bytes, null, key);
+    return value === MISS ? undefined : (value as T);
+  }
+
+  async llen(name: KeyRef): Promise<number> {
+    const [pk] = this.#ref(name);
+    const { store, guard } = this.core;
+    return guard.read('LLEN', () => store.llen(pk), 0);
+  }
+
+  /** Elements from start to stop inclusive; negative indices count from the end (as Redis LRANGE). */
+  async lrange<T = unknown>(name: KeyRef, start: number, stop: number): Promise<T[]> {
+    const [pk, key] = this.#ref(name);
+    validateSafeInteger(start, 'start');
+    validateSafeInteger(stop, 'stop');
+    const { store, guard } = this.core;
+    const items = await guard.read('LRANGE', () => store.lrange(pk, start, stop), []);
+    return this.#decodeAll<T>(items, key);
+  }
+
+  async ltrim(name: KeyRef, start: number, stop: number): Promise<void> {
+    const [pk] = this.#ref(name);
+    validateSafeInteger(start, 'start');
+    validateSafeInteger(stop, 'stop');
+    const { store, guard } = this.core;
+    await guard.write('LTRIM', () => store.ltrim(pk, start, stop));
+  }
+
+  #decodeAll<T>(items: Buffer[], key: string): T[] {
+    const out: T[] = [];
+    for (const b of items) {
+      const v = this.core.decode(b, null, key);
+      if (v !== MISS) out.push(v as T);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- memoisation, request and process caches (M, X)
+  // (issue 3 adds its delegating methods here)
+
+  // ---------------------------------------------------------------- documents (D)
+  // (issue 3 adds its delegating methods here)
+
+  // ---------------------------------------------------------------- locks (LK)
+  // (issue 4 adds its delegating methods here)
+
+  // ---------------------------------------------------------------- sets (L1)
+
+  /** Adds members (compared by their encoded form); resolves to how many were new. */
+  async sadd(name: KeyRef, ...members: unknown[]): Promise<number> {
+    const [pk] = this.#ref(name);
+    if (members.length === 0) throw new TypeError('sadd needs at least one member');
+    const encoded = members.map((m) => this.core.encode(m));
+    const { store, guard } = this.core;
+    return (await guard.write('SADD', () => store.sadd(pk, encoded))) ?? 0;
+  }
+
+  async srem(name: KeyRef, ...members: unknown[]): Promise<number> {
+    const [pk] = this.#ref(name);
+    if (members.length === 0) throw new TypeError('srem needs at least one member');
+    const encoded = members.map((m) => this.core.encode(m));
+    const { store, guard } = this.core;
+    return (await guard.write('SREM', () => store.srem(pk, encoded))) ?? 0;
+  }
+
+  async smembers<T = unknown>(name: KeyRef): Promise<T[]> {
+    const [pk, key] = this.#ref(name);
+    const { store, guard } = this.core;
+    return this.#decodeAll<T>(await guard.read('SMEMBERS', () => store.smembers(pk), []), key);
+  }
+
+  async sismember(name: KeyRef, member: unknown): Promise<boolean> {
+    const [pk] = this.#ref(name);
+    const encoded = this.core.encode(member);
+    const { store, guard } = this.core;
+    return guard.read('SISMEMBER', () => store.sismember(pk, encoded), false);
+  }
+
+  async scard(name: KeyRef): Promise<number> {
+    const [pk] = this.#ref(name);
+    const { store, guard } = this.core;
+    return guard.read('SCARD', () => store.scard(pk), 0);
+  }
+}
+
+/** Creates a cache. Synchronous: nothing connects until the first call (SPEC §0). */
+export function createCache(options?: CacheOptions): Cache {
+  return new Cache(new CacheCore(resolveOptions(options)));
+}
+

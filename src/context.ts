@@ -1,0 +1,48 @@
+/**
+ * The async context of a request or job (X1): its namespace, its user, and the request-local
+ * memory (`cache.local`, `requestCached`). Carried by AsyncLocalStorage, so it follows awaits,
+ * timers and callbacks, and two concurrent requests never see each other's.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ContextError } from './errors.js';
+import { validateScopePart } from './keys.js';
+
+export interface ContextInput {
+  namespace?: string;
+  user?: string;
+}
+
+export interface ContextState {
+  readonly namespace: string | undefined;
+  readonly user: string | undefined;
+  /** `cache.local`: lives exactly as long as the context. */
+  readonly local: Map<unknown, unknown>;
+  /** Results of requestCached functions in this context. */
+  readonly memo: Map<string, Promise<unknown>>;
+}
+
+export const contextStorage = new AsyncLocalStorage<ContextState>();
+
+export function currentContext(): ContextState | undefined {
+  return contextStorage.getStore();
+}
+
+export function makeContext(input: ContextInput): ContextState {
+  if (typeof input !== 'object' || input === null) throw new TypeError('context must be { namespace?, user? }');
+  if (input.namespace !== undefined) validateScopePart(input.namespace, 'namespace');
+  if (input.user !== undefined) validateScopePart(input.user, 'user');
+  return { namespace: input.namespace, user: input.user, local: new Map(), memo: new Map() };
+}
+
+export function runInContext<T>(input: ContextInput, fn: () => T): T {
+  return contextStorage.run(makeContext(input), fn);
+}
+
+/** The context's user, for `user: true` (K2). */
+export function contextUser(): string {
+  const user = contextStorage.getStore()?.user;
+  if (user === undefined) {
+    throw new ContextError('user: true needs a context with a user (runInContext or the middleware)');
+  }
+  return user;
+}

@@ -1,0 +1,28 @@
+// The public API. Nothing inside the package imports this file.
+export { Cache, createCache } from './cache.js';
+export type { GetValueOptions, HashGetOptions, KeyRef, ScopeOptions, SetValueOptions } from './cache.js';
+export type { CacheOptions, MemoryLimits, NearCacheOptions, SentinelSpec, StoreSpec } from './options.js';
+export type { Codec } from './codec.js';
+export { defaultCodec } from './codec.js';
+export type { ContextInput } from './context.js';
+export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
+export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';
+export { createMemoryStore } from './stores/memory.js';
+export {
+  ClosedError,
+  ContextError,
+  DecodeError,
+  DocumentNotFoundError,
+  KeyError,
+  LarderError,
+  LockLostError,
+  LockNotOwnedError,
+  LockTimeoutError,
+  NotIntegerError,
+  StoreError,
+  StoreTimeoutError,
+  StoreUnavailableError,
+  ValueError,
+  WrongTypeError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';

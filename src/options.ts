@@ -1,0 +1,239 @@
+/**
+ * Cache options: the types, their defaults, and validation. Resolved once, at construction; a bad
+ * option throws a TypeError naming it, before anything connects.
+ */
+
+import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
+import type { Codec } from './codec.js';
+import { validateScopePart } from './keys.js';
+import type { Store } from './stores/store.js';
+
+export interface SentinelSpec {
+  sentinels: Array<Partial<SentinelAddress>>;
+  /** The master group name the sentinels monitor. */
+  name: string;
+  /** Password of the Redis servers. */
+  password?: string;
+  username?: string;
+  /** Password of the sentinels themselves, when they require one. */
+  sentinelPassword?: string;
+  sentinelUsername?: string;
+  db?: number;
+  /** Any other ioredis option for the connections. */
+  options?: RedisOptions;
+}
+
+export type StoreSpec =
+  | 'memory'
+  | string
+  | { redis: RedisOptions }
+  | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
+  | { sentinel: SentinelSpec }
+  | Store;
+
+export interface NearCacheOptions {
+  /** Hard bound on entries kept in process memory (N4). */
+  maxEntries: number;
+  /** Optional hard bound on the approximate bytes those entries hold. */
+  maxBytes?: number;
+  /** How long an entry is trusted without a store round trip; absent: until invalidated. */
+  ttlSec?: number;
+}
+
+export interface MemoryLimits {
+  maxEntries?: number;
+  maxBytes?: number;
+}
+
+export interface CacheOptions {
+  /** Where data lives. Default: `process.env.LARDER_REDIS_URL` if set, else `'memory'`. */
+  store?: StoreSpec;
+  /** The tenant ("site") every non-shared key belongs to. Default `'default'`. */
+  namespace?: string;
+  /** TTL of writes that give none. `null` (the default): no expiry. Must be > 0 otherwise. */
+  defaultTtlSec?: number | null;
+  /** `false` (the default) or the bounds of the in-process L1 kept coherent with the store. */
+  nearCache?: false | NearCacheOptions;
+  /** Replaces the built-in codec (C3). Bytes that are an ASCII integer still read as numbers (incr). */
+  codec?: Codec;
+  /** Every store call that takes longer fails with StoreTimeoutError. Default 1000. */
+  commandTimeoutMs?: number;
+  /** What a store failure does to reads and writes (F2). Default `'degrade'`. */
+  onStoreError?: 'degrade' | 'throw';
+  /** Key patterns (P1 syntax) that clearCache() keeps. Default none. */
+  persistentKeys?: string[];
+  /** Limits of the embedded store, LRU eviction past them. Default `{ maxEntries: 1_000_000 }`. */
+  memory?: MemoryLimits;
+  /** Largest encoded value accepted (C5). Default 64 MiB. */
+  maxValueBytes?: number;
+  /** Lease of a cross-process generator run (S5). Default 10_000. */
+  leaseMs?: number;
+  /** Clock in ms, injectable for tests (XFetch, leases). Default `Date.now`. */
+  now?: () => number;
+  /** Randomness in [0, 1), injectable for tests (XFetch, jitter). Default `Math.random`. */
+  random?: () => number;
+}
+
+export interface ResolvedOptions {
+  store: StoreSpec;
+  namespace: string;
+  defaultTtlSec: number | null;
+  nearCache: false | Required<Pick<NearCacheOptions, 'maxEntries'>> & NearCacheOptions;
+  codec: Codec | undefined;
+  commandTimeoutMs: number;
+  onStoreError: 'degrade' | 'throw';
+  persistentKeys: string[];
+  memory: MemoryLimits;
+  maxValueBytes: number;
+  leaseMs: number;
+  now: () => number;
+  random: () => number;
+}
+
+export const DEFAULTS = {
+  namespace: 'default',
+  defaultTtlSec: null,
+  commandTimeoutMs: 1000,
+  onStoreError: 'degrade',
+  memory: { maxEntries: 1_000_000 },
+  maxValueBytes: 64 * 1024 * 1024,
+  leaseMs: 10_000,
+} as const;
+
+const KNOWN = new Set([
+  'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
+  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'now', 'random',
+]);
+
+function fail(option: string, why: string): never {
+  throw new TypeError(`larder: option ${option} ${why}`);
+}
+
+function positiveNumber(option: string, v: unknown, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    fail(option, `must be a positive ${integer ? 'integer' : 'finite number'}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+export function isStoreObject(v: unknown): v is Store {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return ['get', 'set', 'delete', 'scan', 'eval', 'publish', 'subscribe', 'close'].every((m) => typeof s[m] === 'function');
+}
+
+function isIoredisClient(v: unknown): boolean {
+  // Redis and Cluster instances both have duplicate() and sendCommand().
+  return typeof v === 'object' && v !== null && typeof (v as { duplicate?: unknown }).duplicate === 'function'
+    && typeof (v as { sendCommand?: unknown }).sendCommand === 'function';
+}
+
+function resolveStore(v: unknown): StoreSpec {
+  if (v === undefined) return process.env.LARDER_REDIS_URL || 'memory';
+  if (typeof v === 'string') {
+    if (v === 'memory') return v;
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      fail('store', `must be 'memory' or a redis:// or rediss:// URL, got ${JSON.stringify(v)}`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      fail('store', `URL must use redis:// or rediss://, got ${url.protocol}//`);
+    }
+    return v;
+  }
+  if (isStoreObject(v) || isIoredisClient(v)) return v as StoreSpec;
+  if (isPlainObject(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === 'redis' && typeof v.redis === 'object' && v.redis !== null) return v as StoreSpec;
+    if (keys.length === 1 && keys[0] === 'cluster') {
+      const c = v.cluster as { nodes?: unknown } | undefined;
+      if (!c || !Array.isArray(c.nodes) || c.nodes.length === 0) fail('store.cluster.nodes', 'must be a non-empty array');
+      return v as StoreSpec;
+    }
+    if (keys.length === 1 && keys[0] === 'sentinel') {
+      const s = v.sentinel as { sentinels?: unknown; name?: unknown } | undefined;
+      if (!s || !Array.isArray(s.sentinels) || s.sentinels.length === 0) fail('store.sentinel.sentinels', 'must be a non-empty array');
+      if (typeof s.name !== 'string' || s.name === '') fail('store.sentinel.name', 'must be the master group name');
+      return v as StoreSpec;
+    }
+  }
+  fail('store', "must be 'memory', a Redis URL, { redis }, { cluster }, { sentinel }, an ioredis client or a Store");
+}
+
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (input === undefined) input = {};
+  if (!isPlainObject(input)) throw new TypeError('larder: options must be a plain object');
+  for (const k of Object.keys(input)) if (!KNOWN.has(k)) fail(k, 'is not a larder option');
+  const o = input as CacheOptions;
+
+  const namespace = o.namespace ?? DEFAULTS.namespace;
+  try {
+    validateScopePart(namespace, 'namespace');
+  } catch (err) {
+    fail('namespace', (err as Error).message);
+  }
+
+  let defaultTtlSec: number | null = DEFAULTS.defaultTtlSec;
+  if (o.defaultTtlSec !== undefined && o.defaultTtlSec !== null) defaultTtlSec = positiveNumber('defaultTtlSec', o.defaultTtlSec);
+
+  let nearCache: ResolvedOptions['nearCache'] = false;
+  if (o.nearCache !== undefined && o.nearCache !== false) {
+    if (!isPlainObject(o.nearCache)) fail('nearCache', 'must be false or { maxEntries, maxBytes?, ttlSec? }');
+    const n = o.nearCache;
+    nearCache = { maxEntries: positiveNumber('nearCache.maxEntries', n.maxEntries, true) };
+    if (n.maxBytes !== undefined) nearCache.maxBytes = positiveNumber('nearCache.maxBytes', n.maxBytes, true);
+    if (n.ttlSec !== undefined) nearCache.ttlSec = positiveNumber('nearCache.ttlSec', n.ttlSec);
+  }
+
+  if (o.codec !== undefined) {
+    const c = o.codec as Partial<Codec> | null;
+    if (!c || typeof c.encode !== 'function' || typeof c.decode !== 'function') fail('codec', 'must have encode() and decode()');
+  }
+
+  const commandTimeoutMs = o.commandTimeoutMs === undefined ? DEFAULTS.commandTimeoutMs : positiveNumber('commandTimeoutMs', o.commandTimeoutMs);
+  const onStoreError = o.onStoreError ?? DEFAULTS.onStoreError;
+  if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
+
+  const persistentKeys = o.persistentKeys ?? [];
+  if (!Array.isArray(persistentKeys) || !persistentKeys.every((p) => typeof p === 'string' && p.length > 0)) {
+    fail('persistentKeys', 'must be an array of non-empty pattern strings');
+  }
+
+  let memory: MemoryLimits = { ...DEFAULTS.memory };
+  if (o.memory !== undefined) {
+    if (!isPlainObject(o.memory)) fail('memory', 'must be { maxEntries?, maxBytes? }');
+    for (const k of Object.keys(o.memory)) if (k !== 'maxEntries' && k !== 'maxBytes') fail(`memory.${k}`, 'is not a memory limit');
+    memory = {};
+    memory.maxEntries = o.memory.maxEntries === undefined ? DEFAULTS.memory.maxEntries : positiveNumber('memory.maxEntries', o.memory.maxEntries, true);
+    if (o.memory.maxBytes !== undefined) memory.maxBytes = positiveNumber('memory.maxBytes', o.memory.maxBytes, true);
+  }
+
+  const maxValueBytes = o.maxValueBytes === undefined ? DEFAULTS.maxValueBytes : positiveNumber('maxValueBytes', o.maxValueBytes, true);
+  const leaseMs = o.leaseMs === undefined ? DEFAULTS.leaseMs : positiveNumber('leaseMs', o.leaseMs);
+  if (o.now !== undefined && typeof o.now !== 'function') fail('now', 'must be a function returning milliseconds');
+  if (o.random !== undefined && typeof o.random !== 'function') fail('random', 'must be a function returning a number in [0, 1)');
+
+  return {
+    store: resolveStore(o.store),
+    namespace,
+    defaultTtlSec,
+    nearCache,
+    codec: o.codec,
+    commandTimeoutMs,
+    onStoreError,
+    persistentKeys: [...persistentKeys],
+    memory,
+    maxValueBytes,
+    leaseMs,
+    now: o.now ?? Date.now,
+    random: o.random ?? Math.random,
+  };
+}

@@ -1,0 +1,23 @@
+import { before } from 'node:test';
+import { createRedisStore } from '../../src/stores/redis.js';
+import type { Store } from '../../src/stores/store.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { contractSuite } from './suite.js';
+
+let server: RedisServer;
+const stores: Store[] = [];
+before(async () => {
+  server = await startRedis();
+});
+
+contractSuite('redis standalone', {
+  makeStore: () => {
+    const s = createRedisStore(server.url, { commandTimeoutMs: 1000 });
+    stores.push(s);
+    return s;
+  },
+  close: async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await server.stop();
+  },
+});
