@@ -65,7 +65,8 @@ export class Deadlines {
       }
       if (this.#pending.size === 0) this.stop();
     }, this.#tickMs);
-    this.#timer.unref();
+    // Not unref()'d: a pending call must end in its answer or its timeout, never in the process
+    // exiting under it. The timer stops as soon as nothing is pending.
   }
 
   stop(): void {
