@@ -183,15 +183,12 @@ class Refusal {
   ) {}
 }
 
-function oversize(): ValueError {
-  return new ValueError(
-    `the encoded value is larger than the ${limit}-byte limit (maxValueBytes)`,
-    '$',
-  );
+function oversize(maxBytes: number): ValueError {
+  return new ValueError(`the encoded value is larger than the ${maxBytes}-byte limit (maxValueBytes)`, '$');
 }
 
 function grow(needed: number): void {
-  if (needed > limit) throw oversize();
+  if (needed > limit) throw oversize(limit);
   let cap = buf.length * 2;
   if (cap < needed) cap = needed;
   if (cap > limit) cap = limit;
@@ -558,7 +555,7 @@ function writeSet(s: Set<unknown>, depth: number): void {
 export function encodeValue(v: unknown, maxBytes: number = DEFAULT_MAX_BYTES): Buffer {
   if (typeof v === 'number' && Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) {
     const out = Buffer.from(String(v), 'latin1');
-    if (out.length > maxBytes) throw new ValueError(`the encoded value is larger than the ${maxBytes}-byte limit (maxValueBytes)`, '$');
+    if (out.length > maxBytes) throw oversize(maxBytes);
     return out;
   }
   if (v === undefined) throw new ValueError('cannot store undefined at $ (a miss reads as undefined)', '$');
@@ -594,7 +591,7 @@ function encodeEnvelope(v: unknown, maxBytes: number): Buffer {
     throw e;
   }
   const n = pos;
-  if (n > limit) throw oversize();
+  if (n > limit) throw oversize(limit);
   // Callers keep the result: copy it out of the scratch buffer (by hand when tiny, where that is
   // faster than the native copy).
   const out = Buffer.allocUnsafe(n);
@@ -648,17 +645,18 @@ function readString(n: number): string {
   const s = at;
   const e = s + n;
   at = e;
+  // Short ASCII by hand (no native call); anything else through the native decoder.
   if (n < 16) {
-    // Short ASCII by hand (no native call); anything else through the native decoder.
-    let out = '';
-    for (let i = s; i < e; i++) {
-      const c = src[i]!;
-      if (c >= 0x80) return src.utf8Slice(s, e);
-      out += String.fromCharCode(c);
-    }
-    return out;
+    for (let i = s; i < e; i++) if (src[i]! >= 0x80) return src.utf8Slice(s, e);
+    return asciiString(s, e);
   }
   return src.utf8Slice(s, e);
+}
+
+function asciiString(s: number, e: number): string {
+  let out = '';
+  for (let i = s; i < e; i++) out += String.fromCharCode(src[i]!);
+  return out;
 }
 
 // Object keys repeat across values, so short ASCII keys are looked up in a small cache (indexed
@@ -693,12 +691,6 @@ function readCachedKey(n: number): string {
   const k = n < 16 ? asciiString(s, e) : src.latin1Slice(s, e);
   keyCache[h] = k;
   return k;
-}
-
-function asciiString(s: number, e: number): string {
-  let out = '';
-  for (let i = s; i < e; i++) out += String.fromCharCode(src[i]!);
-  return out;
 }
 
 /** An object key: any string tag. */
@@ -761,8 +753,12 @@ function readBytes(asBuffer: boolean): Uint8Array {
   return out;
 }
 
-function readArray(n: number, depth: number): unknown[] {
+function checkDepth(depth: number): void {
   if (depth >= MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
+}
+
+function readArray(n: number, depth: number): unknown[] {
+  checkDepth(depth);
   const a: unknown[] = [];
   let i = 0;
   while (i < n) {
@@ -782,7 +778,7 @@ function readArray(n: number, depth: number): unknown[] {
 }
 
 function readObject(n: number, depth: number): Record<string, unknown> {
-  if (depth >= MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
+  checkDepth(depth);
   const o: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const k = readKey();
@@ -796,7 +792,7 @@ function readObject(n: number, depth: number): Record<string, unknown> {
 }
 
 function readMap(depth: number): Map<unknown, unknown> {
-  if (depth >= MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
+  checkDepth(depth);
   const n = readU32();
   const m = new Map<unknown, unknown>();
   for (let i = 0; i < n; i++) {
@@ -807,7 +803,7 @@ function readMap(depth: number): Map<unknown, unknown> {
 }
 
 function readSet(depth: number): Set<unknown> {
-  if (depth >= MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
+  checkDepth(depth);
   const n = readU32();
   const s = new Set<unknown>();
   for (let i = 0; i < n; i++) s.add(read(depth + 1));
