@@ -9,7 +9,12 @@
 
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
 import { runInContext as runWithContext, currentContext, contextUser, type ContextInput } from './context.js';
-import { DecodeError, KeyError, ValueError } from './errors.js';
+import { DecodeError, KeyError, LockTimeoutError, ValueError } from './errors.js';
+import { lockContext } from './locks/context.js';
+import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
+import { acquireMutex } from './locks/mutex.js';
+import { ReadWriteLock } from './locks/read-write.js';
+import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semaphore.js';
 import { StoreGuard } from './guard.js';
 import {
   compilePattern,
@@ -665,7 +670,45 @@ export class Cache {
   // (issue 3 adds its delegating methods here)
 
   // ---------------------------------------------------------------- locks (LK)
-  // (issue 4 adds its delegating methods here)
+
+  /**
+   * Acquires an exclusive lock (LK1–LK7), waiting up to `waitMs`. Release it with `release()`, or
+   * hold it with `await using`. Read locks/lock.ts for what a lease can and cannot promise, and use
+   * `lock.fencingToken` with every write it protects.
+   */
+  async lock(name: string, opts?: LockOptions): Promise<Lock> {
+    const o = resolveLockOptions(opts);
+    const pk = this.key(name, opts, 'L');
+    return acquireMutex(lockContext(this.core), pk, name, o);
+  }
+
+  /** The lock if it is free right now, else null; never waits. */
+  async tryLock(name: string, opts?: Omit<LockOptions, 'waitMs'>): Promise<Lock | null> {
+    try {
+      return await this.lock(name, { ...opts, waitMs: 0 });
+    } catch (err) {
+      if (err instanceof LockTimeoutError) return null;
+      throw err;
+    }
+  }
+
+  /** Runs `fn` holding the lock and releases it afterwards; an error from `fn` wins over one from the release. */
+  async withLock<T>(name: string, fn: (lock: Lock) => T | Promise<T>, opts?: LockOptions): Promise<T> {
+    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    return runHolding(await this.lock(name, opts), fn);
+  }
+
+  /** A read-write lock with writer preference (LK8); scoped (namespace, user, shared) now. */
+  readWriteLock(name: string, opts?: ScopeOptions): ReadWriteLock {
+    return new ReadWriteLock(lockContext(this.core), this.key(name, opts, 'L'), name);
+  }
+
+  /** A semaphore of `permits` holders whose permits expire with their holder's lease (LK8). */
+  semaphore(name: string, opts: SemaphoreOptions): Semaphore {
+    if (typeof opts !== 'object' || opts === null) throw new TypeError('semaphore options must be an object with permits');
+    validatePermits(opts.permits);
+    return new Semaphore(lockContext(this.core), this.key(name, opts, 'L'), name, opts.permits);
+  }
 
   // ---------------------------------------------------------------- sets (L1)
 

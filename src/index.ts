@@ -26,3 +26,11 @@ export {
   WrongTypeError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export { Lock } from './locks/lock.js';
+export type { LockOptions } from './locks/lock.js';
+export { ReadWriteLock } from './locks/read-write.js';
+export type { RwLockOptions } from './locks/read-write.js';
+export { Semaphore } from './locks/semaphore.js';
+export type { PermitOptions, SemaphoreOptions } from './locks/semaphore.js';
+export { createRedlock } from './locks/redlock.js';
+export type { Redlock, RedlockLockOptions, RedlockOptions } from './locks/redlock.js';

@@ -1,0 +1,281 @@
+/**
+ * The handle of one lock acquisition, shared by every kind of lock (mutex, both sides of a
+ * read-write lock, semaphore permits, Redlock).
+ *
+ * The random token that proves ownership lives here, in the handle of one acquisition, never on a
+ * shared object: two acquisitions of the same name in one process are two holders, and neither can
+ * release the other's lock.
+ *
+ * What a holder must understand (the failure timeline):
+ *  1. A lock is a lease. It is granted for `ttlMs` and the store forgets it after that, whether or
+ *     not the holder is done. `autoExtend` (the default) renews it every `ttlMs/3`.
+ *  2. A process can stop for longer than its lease (GC pause, SIGSTOP, a VM migration, a laptop
+ *     lid) without knowing it. Its renewal timer does not run either. When it wakes up, another
+ *     process may hold the lock, and the paused one will go on as if it still held it, until its
+ *     next renewal fails and `lock.signal` aborts.
+ *  3. So `lock.signal` tells you the lock is lost *at the latest* when the next renewal fails (or
+ *     the lease runs out by the local clock), never before you act. Check it between steps, but do
+ *     not rely on it for safety.
+ *  4. Safety comes from the fencing token: every exclusive grant of a name gets a larger
+ *     `fencingToken`. Pass it with every write to the resource the lock protects and have the
+ *     resource refuse a token smaller than the largest it has seen (a `WHERE fence < $token` in
+ *     SQL, a conditional put). The paused holder's late write then carries an old token and is
+ *     refused.
+ */
+import { randomBytes } from 'node:crypto';
+import { LockLostError, LockNotOwnedError } from '../errors.js';
+
+// Node 20.4+ has it; older runtimes get a well-known name so `await using` works after transpiling.
+(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol('Symbol.asyncDispose');
+
+export interface LockOptions {
+  /** Lease in ms: the store drops the lock this long after the last grant or renewal. Default 30_000. */
+  ttlMs?: number;
+  /** How long to wait for the lock. Default 10_000; `0`: try once; `Infinity`: until granted or aborted. */
+  waitMs?: number;
+  /** Renew the lease every `ttlMs/3` while held (LK4). Default true. */
+  autoExtend?: boolean;
+  /** A lock outside every namespace (LK6, K1). Default false. */
+  shared?: boolean;
+  /** Scope the lock's name to a user inside the namespace; `true`: the context's user (K2). */
+  user?: string | true;
+  /** Aborts a wait (E_ABORTED). It does not release a lock already granted. */
+  signal?: AbortSignal;
+}
+
+export const LOCK_DEFAULTS = { ttlMs: 30_000, waitMs: 10_000, autoExtend: true } as const;
+
+export interface ResolvedLockOptions {
+  ttlMs: number;
+  waitMs: number;
+  autoExtend: boolean;
+  signal: AbortSignal | undefined;
+}
+
+/** Validates the lock options before any I/O (TypeError naming the option, C6). */
+export function resolveLockOptions(opts: LockOptions | undefined): ResolvedLockOptions {
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('lock options must be an object');
+  const ttlMs = opts?.ttlMs ?? LOCK_DEFAULTS.ttlMs;
+  if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 3) {
+    throw new TypeError(`ttlMs must be an integer number of milliseconds >= 3, got ${String(ttlMs)}`);
+  }
+  const waitMs = opts?.waitMs ?? LOCK_DEFAULTS.waitMs;
+  if (typeof waitMs !== 'number' || Number.isNaN(waitMs) || waitMs < 0) {
+    throw new TypeError(`waitMs must be a non-negative number of milliseconds (or Infinity), got ${String(waitMs)}`);
+  }
+  const autoExtend = opts?.autoExtend ?? LOCK_DEFAULTS.autoExtend;
+  if (typeof autoExtend !== 'boolean') throw new TypeError('autoExtend must be a boolean');
+  const signal = opts?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return { ttlMs, waitMs, autoExtend, signal };
+}
+
+/** A fresh ownership token: 128 random bits, printable so that redis-cli shows it. */
+export function newToken(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** What a Lock needs from the kind of lock behind it; each call is one atomic compare-and-act. */
+export interface LockHolder {
+  /** Resolves true if released, false if this token no longer held the lock. */
+  release(): Promise<boolean>;
+  /** Sets the lease to `ms` from now; resolves false if this token no longer holds the lock. */
+  extend(ms: number): Promise<boolean>;
+}
+
+export interface LockInit {
+  name: string;
+  fencingToken: number;
+  holder: LockHolder;
+  ttlMs: number;
+  autoExtend: boolean;
+  /** performance.now() taken before the acquire was sent: the lease is counted from there. */
+  startedAt: number;
+  /** Clock drift allowance for a lease of `ms` (Redlock's drift factor). Default 1% + 2 ms. */
+  driftMs?: (ms: number) => number;
+}
+
+const defaultDrift = (ms: number): number => Math.floor(ms * 0.01) + 2;
+
+export class Lock implements AsyncDisposable {
+  /** The lock's name as the caller wrote it. */
+  readonly name: string;
+  /**
+   * Larger for every exclusive grant of this name (LK3); pass it with every write the lock
+   * protects and have the resource refuse one smaller than the largest it has seen. For a read
+   * lock: the token of the last write grant (0 if none yet).
+   */
+  readonly fencingToken: number;
+  readonly #holder: LockHolder;
+  readonly #controller = new AbortController();
+  readonly #drift: (ms: number) => number;
+  readonly #autoExtend: boolean;
+  #leaseMs: number;
+  #validUntil: number;
+  #released = false;
+  #releasing: Promise<void> | null = null;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+
+  /** @internal Locks are made by cache.lock() and friends. */
+  constructor(init: LockInit) {
+    this.name = init.name;
+    this.fencingToken = init.fencingToken;
+    this.#holder = init.holder;
+    this.#leaseMs = init.ttlMs;
+    this.#autoExtend = init.autoExtend;
+    this.#drift = init.driftMs ?? defaultDrift;
+    this.#validUntil = 0;
+    this.#setValidity(init.startedAt, init.ttlMs);
+    this.#scheduleRenewal();
+  }
+
+  /**
+   * Aborts (with LockLostError as its reason) when the lock is known to be lost: a renewal was
+   * refused or failed, or the lease ran out by the local clock. See the header for why it can
+   * only ever tell you late.
+   */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True until released, known lost, or past the lease by the local clock. */
+  get held(): boolean {
+    return !this.#released && !this.#controller.signal.aborted && performance.now() < this.#validUntil;
+  }
+
+  /** Milliseconds the lease is known to have left, by the local clock (with drift taken off). */
+  get validForMs(): number {
+    return this.held ? Math.max(0, Math.floor(this.#validUntil - performance.now())) : 0;
+  }
+
+  /**
+   * Releases the lock (one round trip). A second call is a no-op. Throws LockNotOwnedError if the
+   * lock was no longer ours (the lease ran out and perhaps someone else holds it now: their lock
+   * is left untouched), and StoreUnavailableError if the store could not be reached (the call may
+   * then be retried; otherwise the lease runs out on its own).
+   */
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve();
+    if (this.#releasing !== null) return this.#releasing;
+    this.#stopTimers();
+    const p = (async () => {
+      let ok: boolean;
+      try {
+        ok = await this.#holder.release();
+      } catch (err) {
+        this.#releasing = null;
+        throw err;
+      }
+      this.#released = true;
+      if (!ok) {
+        const err = new LockNotOwnedError(`lock ${JSON.stringify(this.name)} was no longer held when released`, { lockName: this.name });
+        this.#lose(err);
+        throw err;
+      }
+    })();
+    this.#releasing = p;
+    return p;
+  }
+
+  /**
+   * Sets the lease to `ms` from now (default: the lock's current lease), and makes later automatic
+   * renewals use it. Throws LockNotOwnedError if the lock is no longer ours.
+   */
+  async extend(ms: number = this.#leaseMs): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 3) {
+      throw new TypeError(`ms must be an integer number of milliseconds >= 3, got ${String(ms)}`);
+    }
+    if (this.#released || this.#releasing !== null) {
+      throw new LockNotOwnedError(`lock ${JSON.stringify(this.name)} was released`, { lockName: this.name });
+    }
+    const sent = performance.now();
+    const ok = await this.#holder.extend(ms);
+    if (!ok) {
+      const err = new LockNotOwnedError(`lock ${JSON.stringify(this.name)} is no longer held`, { lockName: this.name });
+      this.#lose(err);
+      throw err;
+    }
+    if (this.#released || this.#releasing !== null) return;
+    this.#leaseMs = ms;
+    this.#setValidity(sent, ms);
+    this.#scheduleRenewal();
+  }
+
+  /** `await using lock = await cache.lock(...)`: released at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  #setValidity(sentAt: number, ms: number): void {
+    this.#validUntil = sentAt + ms - this.#drift(ms);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#lose(new LockLostError(`the lease of lock ${JSON.stringify(this.name)} ran out`, { lockName: this.name }));
+    }, Math.max(0, this.#validUntil - performance.now()));
+    this.#expiryTimer.unref();
+  }
+
+  #scheduleRenewal(): void {
+    if (this.#renewTimer !== undefined) clearTimeout(this.#renewTimer);
+    this.#renewTimer = undefined;
+    if (!this.#autoExtend || this.#released || this.#controller.signal.aborted) return;
+    this.#renewTimer = setTimeout(() => void this.#renew(), Math.max(1, Math.floor(this.#leaseMs / 3)));
+    this.#renewTimer.unref();
+  }
+
+  async #renew(): Promise<void> {
+    this.#renewTimer = undefined;
+    const ms = this.#leaseMs;
+    const sent = performance.now();
+    let ok: boolean;
+    try {
+      ok = await this.#holder.extend(ms);
+    } catch (cause) {
+      // LK4: a renewal that fails loses the lock. The store may still hold it for us, but nobody
+      // can tell until it answers again, and a store that restarted empty hands it out at once.
+      this.#lose(new LockLostError(`lock ${JSON.stringify(this.name)} could not be renewed`, { lockName: this.name, cause }));
+      return;
+    }
+    if (this.#released || this.#releasing !== null || this.#controller.signal.aborted) return;
+    if (!ok) {
+      this.#lose(new LockLostError(`lock ${JSON.stringify(this.name)} was lost: another holder or no holder`, {
+        lockName: this.name,
+        cause: new LockNotOwnedError('renewal refused', { lockName: this.name }),
+      }));
+      return;
+    }
+    if (ms === this.#leaseMs) this.#setValidity(sent, ms);
+    this.#scheduleRenewal();
+  }
+
+  #lose(reason: Error): void {
+    this.#stopTimers();
+    if (this.#controller.signal.aborted) return;
+    const lost = reason instanceof LockLostError
+      ? reason
+      : new LockLostError(reason.message, { lockName: this.name, cause: reason });
+    this.#controller.abort(lost);
+  }
+
+  #stopTimers(): void {
+    if (this.#renewTimer !== undefined) clearTimeout(this.#renewTimer);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#renewTimer = undefined;
+    this.#expiryTimer = undefined;
+  }
+}
+
+/** Runs `fn` holding `lock`, then releases it; an error from `fn` wins over one from the release. */
+export async function runHolding<T>(lock: Lock, fn: (lock: Lock) => T | Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await fn(lock);
+  } catch (err) {
+    await lock.release().catch(() => {});
+    throw err;
+  }
+  await lock.release();
+  return result;
+}
