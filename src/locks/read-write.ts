@@ -13,7 +13,7 @@
  */
 import { siblingKey } from '../keys.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockOptions } from './lock.js';
-import { parseAttempt, type LockContext } from './mutex.js';
+import { attemptOrClean, parseAttempt, strict, type LockContext } from './mutex.js';
 import { leaseExtend, leaseRelease, lockExtend, lockRelease, readAcquire, withdrawIntent, writeAcquire } from './scripts.js';
 import { acquireWithWait } from './wait.js';
 
@@ -49,15 +49,16 @@ export class ReadWriteLock {
   /** Acquires a shared (read) lock. Waits while a writer holds the lock or waits for it. */
   async read(opts?: RwLockOptions): Promise<Lock> {
     const o = resolveLockOptions(opts);
-    const { store, guard } = this.#ctx;
+    const ctx = this.#ctx;
+    const { store } = ctx;
     const token = newToken();
     const keys = [this.#readers, this.#writer, this.#intents, this.#fence];
     let startedAt = 0;
     const holder = {
       release: async () =>
-        (await guard.strict('read lock release', () => store.eval(leaseRelease, [this.#readers], [token, this.#channel, '1']))) === 1,
+        (await strict(ctx, 'read lock release', () => store.eval(leaseRelease, [this.#readers], [token, this.#channel, '1']))) === 1,
       extend: async (ms: number) =>
-        (await guard.strict('read lock extend', () => store.eval(leaseExtend, [this.#readers], [token, ms]))) === 1,
+        (await strict(ctx, 'read lock extend', () => store.eval(leaseExtend, [this.#readers], [token, ms]))) === 1,
     };
     const fencingToken = await acquireWithWait<number>({
       name: this.name,
@@ -69,7 +70,7 @@ export class ReadWriteLock {
       stats: this.#ctx.stats.locks,
       attempt: async () => {
         startedAt = performance.now();
-        return parseAttempt(await guard.strict('read lock acquire', () => store.eval(readAcquire, keys, [token, o.ttlMs])));
+        return parseAttempt(await attemptOrClean(() => strict(ctx, 'read lock acquire', () => store.eval(readAcquire, keys, [token, o.ttlMs])), holder.release));
       },
       undo: async () => {
         await holder.release();
@@ -81,15 +82,16 @@ export class ReadWriteLock {
   /** Acquires the exclusive (write) lock, once no reader and no other writer holds it. */
   async write(opts?: RwLockOptions): Promise<Lock> {
     const o = resolveLockOptions(opts);
-    const { store, guard } = this.#ctx;
+    const ctx = this.#ctx;
+    const { store } = ctx;
     const token = newToken();
     const keys = [this.#readers, this.#writer, this.#intents, this.#fence];
     let startedAt = 0;
     const holder = {
       release: async () =>
-        (await guard.strict('write lock release', () => store.eval(lockRelease, [this.#writer], [token, this.#channel]))) === 1,
+        (await strict(ctx, 'write lock release', () => store.eval(lockRelease, [this.#writer], [token, this.#channel]))) === 1,
       extend: async (ms: number) =>
-        (await guard.strict('write lock extend', () => store.eval(lockExtend, [this.#writer], [token, ms]))) === 1,
+        (await strict(ctx, 'write lock extend', () => store.eval(lockExtend, [this.#writer], [token, ms]))) === 1,
     };
     const fencingToken = await acquireWithWait<number>({
       name: this.name,
@@ -103,13 +105,13 @@ export class ReadWriteLock {
         startedAt = performance.now();
         // Only a writer that is going to wait leaves an intent; a try-once never blocks readers.
         const intent = waiting || o.waitMs > 0 ? INTENT_MS : 0;
-        return parseAttempt(await guard.strict('write lock acquire', () => store.eval(writeAcquire, keys, [token, o.ttlMs, intent])));
+        return parseAttempt(await attemptOrClean(() => strict(ctx, 'write lock acquire', () => store.eval(writeAcquire, keys, [token, o.ttlMs, intent])), holder.release));
       },
       undo: async () => {
         await holder.release();
       },
       giveUp: async () => {
-        await guard.strict('write intent withdraw', () => store.eval(withdrawIntent, [this.#intents], [token, this.#channel]));
+        await strict(ctx, 'write intent withdraw', () => store.eval(withdrawIntent, [this.#intents], [token, this.#channel]));
       },
     });
     return new Lock({ name: this.name, fencingToken, holder, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt });

@@ -10,7 +10,7 @@
  */
 import { siblingKey } from '../keys.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockOptions } from './lock.js';
-import { parseAttempt, type LockContext } from './mutex.js';
+import { attemptOrClean, parseAttempt, strict, type LockContext } from './mutex.js';
 import { leaseExtend, leaseRelease, semaphoreAcquire } from './scripts.js';
 import { acquireWithWait } from './wait.js';
 
@@ -51,15 +51,16 @@ export class Semaphore {
   /** Acquires a permit, waiting as cache.lock does (LK5). */
   async acquire(opts?: PermitOptions): Promise<Lock> {
     const o = resolveLockOptions(opts);
-    const { store, guard } = this.#ctx;
+    const ctx = this.#ctx;
+    const { store } = ctx;
     const token = newToken();
     const channel = this.#holders;
     let startedAt = 0;
     const holder = {
       release: async () =>
-        (await guard.strict('permit release', () => store.eval(leaseRelease, [this.#holders], [token, channel, '0']))) === 1,
+        (await strict(ctx, 'permit release', () => store.eval(leaseRelease, [this.#holders], [token, channel, '0']))) === 1,
       extend: async (ms: number) =>
-        (await guard.strict('permit extend', () => store.eval(leaseExtend, [this.#holders], [token, ms]))) === 1,
+        (await strict(ctx, 'permit extend', () => store.eval(leaseExtend, [this.#holders], [token, ms]))) === 1,
     };
     const fencingToken = await acquireWithWait<number>({
       name: this.name,
@@ -71,8 +72,9 @@ export class Semaphore {
       stats: this.#ctx.stats.locks,
       attempt: async () => {
         startedAt = performance.now();
-        const reply = await guard.strict('permit acquire', () =>
-          store.eval(semaphoreAcquire, [this.#holders, this.#fence], [token, o.ttlMs, this.permits]),
+        const reply = await attemptOrClean(
+          () => strict(ctx, 'permit acquire', () => store.eval(semaphoreAcquire, [this.#holders, this.#fence], [token, o.ttlMs, this.permits])),
+          holder.release,
         );
         return parseAttempt(reply);
       },
