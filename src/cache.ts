@@ -8,7 +8,7 @@
  */
 
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
-import { runInContext as runWithContext, currentContext, contextUser, type ContextInput } from './context.js';
+import { runInContext as runWithContext, currentContext, contextUser, requireContext, type ContextInput } from './context.js';
 import { DecodeError, KeyError, LockTimeoutError, ValueError } from './errors.js';
 import { lockContext } from './locks/context.js';
 import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
@@ -33,6 +33,20 @@ import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
 import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
 import { createRedisStore } from './stores/redis.js';
+import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
+import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
+import {
+  cachedDecorator,
+  clearProcessCaches,
+  memoize,
+  processCached,
+  requestCached,
+  type Memoized,
+  type MemoizeOptions,
+  type ProcessCached,
+  type ProcessCachedOptions,
+  type RequestCached,
+} from './memoize.js';
 import type { Store, TtlMs } from './stores/store.js';
 
 export interface ScopeOptions {
@@ -70,6 +84,8 @@ export class CacheCore {
   readonly events = new Emitter();
   readonly guard: StoreGuard;
   readonly flights = new SingleFlight();
+  /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
+  readonly onClose = new Set<() => void | Promise<void>>();
   readonly #ownsStore: boolean;
   readonly #encode: (v: unknown) => Buffer;
   readonly #decode: (b: Buffer) => unknown;
@@ -146,6 +162,7 @@ export class CacheCore {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      for (const cleanup of this.onClose) await cleanup();
       this.guard.close();
       this.#unwatch();
       if (this.#ownsStore) await this.store.close();
@@ -465,6 +482,10 @@ export class Cache {
       const doomed = batch.filter((b) => b.space !== 'k' || !keep.some((p) => p.matches(b.name))).map((b) => b.physical);
       deleted += await this.#deleteBatch(doomed);
     });
+    if (user === undefined) {
+      // Fills of documents in flight must not be served (D2); process memos everywhere go too (X3).
+      await Promise.all([bumpDocumentEpoch(this, scope.namespace), clearProcessCaches(this, scope.namespace)]);
+    }
     const { events } = this.core;
     if (events.wantsInvalidate) events.emit('invalidate', { pattern: '*', namespace: scope.namespace, reason: 'clear' });
     return deleted;
@@ -664,10 +685,62 @@ export class Cache {
   }
 
   // ---------------------------------------------------------------- memoisation, request and process caches (M, X)
-  // (issue 3 adds its delegating methods here)
+
+  /** Results of `fn` kept in the store, keyed by its name and a stable digest of its arguments (M1–M5). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  memoize<F extends (...args: any[]) => unknown>(fn: F, opts?: MemoizeOptions): Memoized<F> {
+    return memoize(this, fn, opts);
+  }
+
+  /** `memoize` as a standard method decorator: `@cache.cached({ ttlSec: 60 })` (M4). */
+  cached(opts?: MemoizeOptions): ReturnType<typeof cachedDecorator> {
+    return cachedDecorator(this, opts);
+  }
+
+  /** The current request's (context's) own Map (X2); throws ContextError outside a context. */
+  get local(): Map<unknown, unknown> {
+    return requireContext('cache.local').local;
+  }
+
+  /** Results of `fn` kept for the current context only (Frappe's request_cache, X2). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  requestCached<F extends (...args: any[]) => unknown>(fn: F): RequestCached<F> {
+    return requestCached(fn);
+  }
+
+  /** Results of `fn` kept in this process per namespace, cleared in every process (Frappe's site_cache, X3). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  processCached<F extends (...args: any[]) => unknown>(fn: F, opts?: ProcessCachedOptions): ProcessCached<F> {
+    return processCached(this, fn, opts);
+  }
+
+  /** One context per request for Node http, Express, Fastify (register it) and Hono (X1). */
+  middleware(opts?: MiddlewareOptions): LarderMiddleware {
+    return createMiddleware(opts);
+  }
+
+  /**
+   * @internal Deletes the entries of one cache space of the namespace (or the shared space) whose
+   * names start with `prefix` and pass `filter`, in every user scope. Used to clear one memoised
+   * function (M3) and one doctype (D).
+   */
+  async deleteEntries(space: 'm' | 'd', prefix: string, opts: { shared?: boolean }, filter?: (name: string) => boolean): Promise<number> {
+    const scope: KeyScope = { namespace: this.namespace, user: null, shared: opts.shared ?? false };
+    let deleted = 0;
+    // A `*` in the prefix widens the SCAN glob; the exact test below narrows it again.
+    await this.#scanMatching(scope, space, undefined, prefix, async (batch) => {
+      const doomed = batch.filter((b) => b.name.startsWith(prefix) && (filter === undefined || filter(b.name))).map((b) => b.physical);
+      deleted += await this.#deleteBatch(doomed);
+    });
+    return deleted;
+  }
 
   // ---------------------------------------------------------------- documents (D)
-  // (issue 3 adds its delegating methods here)
+
+  /** A document cache over `load` (D1–D4): getCachedDoc, getCachedValue, clearDocumentCache. */
+  documents<D extends object = Record<string, unknown>>(opts: DocumentsOptions<D>): DocumentCache<D> {
+    return new DocumentCache<D>(this, opts);
+  }
 
   // ---------------------------------------------------------------- locks (LK)
 

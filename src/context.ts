@@ -17,8 +17,12 @@ export interface ContextState {
   readonly user: string | undefined;
   /** `cache.local`: lives exactly as long as the context. */
   readonly local: Map<unknown, unknown>;
-  /** Results of requestCached functions in this context. */
-  readonly memo: Map<string, Promise<unknown>>;
+  /**
+   * Results of requestCached functions in this context, by function then canonical arguments.
+   * Values are what the function returned (a promise for an async function), shared by every
+   * call with the same arguments in this context.
+   */
+  readonly memo: Map<object, Map<string, unknown>>;
 }
 
 export const contextStorage = new AsyncLocalStorage<ContextState>();
@@ -36,6 +40,13 @@ export function makeContext(input: ContextInput): ContextState {
 
 export function runInContext<T>(input: ContextInput, fn: () => T): T {
   return contextStorage.run(makeContext(input), fn);
+}
+
+/** The current context, or ContextError naming what needed it (`cache.local`, say). */
+export function requireContext(what: string): ContextState {
+  const ctx = contextStorage.getStore();
+  if (ctx === undefined) throw new ContextError(`${what} needs a context (runInContext or the middleware)`);
+  return ctx;
 }
 
 /** The context's user, for `user: true` (K2). */

@@ -1,0 +1,328 @@
+/**
+ * The document cache (Frappe's `get_cached_doc`, `get_cached_value`, `clear_document_cache`), D1–D4.
+ *
+ * ## Keys (all in the namespace, never user-scoped)
+ *
+ *   d  `<doctype>::<name>`     the cached doc, stored as { e, t, doc }: the doc and the two stamps
+ *                               below as they were read *before* it was loaded
+ *   V  `<doctype>::<name>`     the doc's version: same name, same hash tag as the doc, so one script
+ *                               can check it and write the doc atomically, on a cluster too (K5)
+ *   V  `<doctype>::`           the doctype's version (bumped by a doctype-wide clear)
+ *   V  `\0documents`           the namespace's document epoch (bumped by `cache.clearCache()`)
+ *
+ * ## No stale fill (D2)
+ *
+ * A reader reads the epoch, the doctype version, the doc version and the doc in one MGET. On a miss
+ * it loads the doc, then writes it with a script that checks, in the same atomic step, that the doc
+ * version is still the one read before the load: a `clearDocumentCache(doctype, name)` that ran
+ * meanwhile (it bumps that version and deletes the doc in one script) makes the fill a no-op.
+ * The doctype version and the epoch live in other slots, so they cannot be checked by that script on
+ * a cluster; instead the doc carries them as stamps, and a read only accepts a doc whose stamps
+ * equal the current versions read in the same MGET. A fill that overlapped a doctype clear or a
+ * `clearCache()` may land, but it is never served, and the next read replaces it. Versions only
+ * grow, so an old stamp never becomes valid again (unless the version key itself is evicted by a
+ * memory limit, see the README).
+ *
+ * ## Frozen docs (D1)
+ *
+ * Every read decodes the stored bytes, so every caller gets its own copy; plain objects and arrays
+ * in it are then deep-frozen (mutating them throws in strict mode), while Map, Set, Date and byte
+ * arrays, which cannot be frozen, are fresh copies on each read. The miss path returns the decoded
+ * form of what it stored, never the loader's own object.
+ */
+import type { Cache } from './cache.js';
+import { DocumentNotFoundError } from './errors.js';
+import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
+import type { Script } from './stores/store.js';
+import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+
+export interface DocumentsOptions<D extends object = Record<string, unknown>> {
+  /** Loads a doc from the database; `undefined` (or `null`) when there is none (D4). */
+  load: (doctype: string, name: string) => D | undefined | null | Promise<D | undefined | null>;
+  /** Seconds a cached doc lives; `null`: no expiry. Default 3600. */
+  ttlSec?: number | null;
+}
+
+export interface ClearDocumentOptions {
+  /**
+   * The transaction the change belongs to: the doc is invalidated now and again when this settles,
+   * committed or rolled back (D3). `clearDocumentCache` does not wait for it.
+   */
+  after?: PromiseLike<unknown>;
+}
+
+/** What a cached doc looks like to its readers: frozen all the way down (D1). */
+export type Frozen<T> = T extends Date | Uint8Array | Map<unknown, unknown> | Set<unknown>
+  ? T
+  : T extends (infer E)[]
+    ? readonly Frozen<E>[]
+    : T extends object
+      ? { readonly [K in keyof T]: Frozen<T[K]> }
+      : T;
+
+export const DEFAULT_DOC_TTL_SEC = 3600;
+/** Doc version keys outlive any sane load; they only need to outlast the loads they guard. */
+const DOC_VERSION_TTL_MS = 24 * 3600 * 1000;
+const EPOCH_NAME = '\u0000documents';
+
+/**
+ * Writes a loaded doc only if its version is unchanged since the reader read it (D2).
+ *   KEYS[1]  the doc key
+ *   KEYS[2]  the doc's version key (same slot)
+ *   ARGV[1]  the version read before the load ('' when there was none)
+ *   ARGV[2]  the encoded { e, t, doc }
+ *   ARGV[3]  TTL in ms, 0 for none
+ *   reply    1 if written, 0 if the doc was invalidated meanwhile
+ */
+export const fillDocument: Script = {
+  name: 'fill-document',
+  lua: `
+local v = redis.call('GET', KEYS[2]) or ''
+if v ~= ARGV[1] then return 0 end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1`,
+  local(data, keys, args) {
+    const current = data.get(keys[1]!);
+    const seen = String(args[0]);
+    if ((current === null ? '' : current.toString('latin1')) !== seen) return 0;
+    const ttl = Number(args[2]);
+    data.set(keys[0]!, args[1] as Buffer, ttl > 0 ? ttl : null);
+    return 1;
+  },
+};
+
+/**
+ * Invalidates one doc: bumps its version (so fills in flight are refused) and deletes it, atomically.
+ *   KEYS[1]  the doc key
+ *   KEYS[2]  the doc's version key (same slot)
+ *   ARGV[1]  TTL of the version key in ms
+ *   reply    the new version
+ */
+export const invalidateDocument: Script = {
+  name: 'invalidate-document',
+  lua: `
+local v = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return v`,
+  local(data, keys, args) {
+    const v = data.incrBy(keys[1]!, 1);
+    data.pexpire(keys[1]!, Number(args[0]));
+    data.del(keys[0]!);
+    return v;
+  },
+};
+
+function validateDoctype(doctype: unknown): asserts doctype is string {
+  validateKey(doctype, 'doctype' as 'key');
+  // `::` separates doctype and name in keys; control characters would blur the epoch's name.
+  if (doctype.includes('::') || /[\u0000-\u001f]/.test(doctype)) {
+    throw new TypeError(`doctype must not contain "::" or control characters: ${JSON.stringify(doctype)}`);
+  }
+}
+
+/** The namespace-wide key that `cache.clearCache()` bumps so no fill in flight is served (D2). */
+export function documentEpochKey(namespace: string): string {
+  return physicalKey({ namespace, user: null, shared: false }, 'V', EPOCH_NAME);
+}
+
+/** Called by `cache.clearCache()` of a namespace (not a user-only clear). */
+export async function bumpDocumentEpoch(cache: Cache, namespace: string): Promise<void> {
+  const { store, guard } = cache.core;
+  await guard.write('INCR', () => store.incrBy(documentEpochKey(namespace), 1, null));
+}
+
+interface Stored {
+  e: string;
+  t: string;
+  doc: object;
+}
+
+interface Keys {
+  doc: string;
+  docVersion: string;
+  doctypeVersion: string;
+  epoch: string;
+}
+
+function stamp(b: Buffer | null | undefined): string {
+  return b == null ? '' : b.toString('latin1');
+}
+
+/** Freezes plain objects and arrays, recursing into Map values and Set members too (D1). */
+export function deepFreeze<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
+  if (isDate(v) || isUint8Array(v)) return v;
+  if (isMap(v)) {
+    for (const [k, val] of v as unknown as Map<unknown, unknown>) {
+      deepFreeze(k);
+      deepFreeze(val);
+    }
+    return v;
+  }
+  if (isSet(v)) {
+    for (const m of v as unknown as Set<unknown>) deepFreeze(m);
+    return v;
+  }
+  if (Object.isFrozen(v)) return v;
+  Object.freeze(v);
+  for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  return v;
+}
+
+export class DocumentCache<D extends object = Record<string, unknown>> {
+  readonly #cache: Cache;
+  readonly #load: DocumentsOptions<D>['load'];
+  readonly #ttlMs: number | null;
+
+  /** @internal Use cache.documents(). */
+  constructor(cache: Cache, opts: DocumentsOptions<D>) {
+    if (typeof opts !== 'object' || opts === null || typeof opts.load !== 'function') {
+      throw new TypeError('documents() needs { load: (doctype, name) => doc | undefined }');
+    }
+    this.#cache = cache;
+    this.#load = opts.load;
+    this.#ttlMs = cache.core.ttlMs(opts.ttlSec === undefined ? DEFAULT_DOC_TTL_SEC : opts.ttlSec, 'ttlSec');
+  }
+
+  #keys(doctype: string, name: string, namespace = this.#cache.namespace): Keys {
+    const scope: KeyScope = { namespace, user: null, shared: false };
+    const doc = physicalKey(scope, 'd', `${doctype}::${name}`);
+    return {
+      doc,
+      docVersion: siblingKey(doc, 'V'),
+      doctypeVersion: physicalKey(scope, 'V', `${doctype}::`),
+      epoch: physicalKey(scope, 'V', EPOCH_NAME),
+    };
+  }
+
+  /**
+   * Reads the versions and the doc in one round trip (one MGET on a standalone Redis). `bytes` is
+   * set only for a doc that may be served (its stamps are current).
+   */
+  async #read(keys: Keys): Promise<{ versions: [string, string, string] | null; bytes: Buffer | null }> {
+    const { store, guard } = this.#cache.core;
+    const got = await guard.read('MGET', () => store.getMany([keys.epoch, keys.doctypeVersion, keys.docVersion, keys.doc]), null);
+    // Store down (degraded): no versions, so nothing will be filled.
+    if (got === null) return { versions: null, bytes: null };
+    const versions: [string, string, string] = [stamp(got[0]), stamp(got[1]), stamp(got[2])];
+    const bytes = got[3] ?? null;
+    if (bytes === null) return { versions, bytes: null };
+    const stored = this.#unpack(bytes, keys);
+    // A doc loaded before a doctype clear or clearCache() may have landed: never serve it.
+    if (stored === undefined || stored.e !== versions[0] || stored.t !== versions[1]) return { versions, bytes: null };
+    return { versions, bytes };
+  }
+
+  #unpack(bytes: Buffer, keys: Keys): Stored | undefined {
+    const stored = this.#cache.core.decode(bytes, keys.doc, keys.doc) as Stored | symbol;
+    if (typeof stored !== 'object' || stored === null || typeof stored.doc !== 'object' || stored.doc === null) return undefined;
+    return stored;
+  }
+
+  /**
+   * The doc, from the cache or loaded once (per key in flight in this process) and cached,
+   * deep-frozen (D1). `getCachedDoc(doctype)` reads a single doctype (name = doctype).
+   * Throws DocumentNotFoundError when `load` finds none (D4); that answer is not cached.
+   */
+  async getCachedDoc<T extends object = D>(doctype: string, name?: string): Promise<Frozen<T>> {
+    validateDoctype(doctype);
+    const docName = name ?? doctype;
+    validateKey(docName, 'name' as 'key');
+    const keys = this.#keys(doctype, docName);
+    const core = this.#cache.core;
+    const first = await this.#read(keys);
+    let bytes = first.bytes;
+    if (bytes !== null) core.stats.store.hits++;
+    else {
+      core.stats.store.misses++;
+      bytes = await core.flights.run(keys.doc, async () => {
+        const again = await this.#read(keys);
+        if (again.bytes !== null) return again.bytes;
+        core.stats.generatorRuns++;
+        const loaded = await this.#load(doctype, docName);
+        if (loaded === undefined || loaded === null) throw new DocumentNotFoundError(doctype, docName);
+        if (typeof loaded !== 'object') throw new TypeError(`load(${doctype}, ${docName}) must return an object or undefined`);
+        const versions = again.versions ?? ['', '', ''];
+        const encoded = core.encode({ e: versions[0], t: versions[1], doc: loaded } satisfies Stored);
+        // Store unavailable (no versions read): serve the load, cache nothing.
+        if (again.versions !== null) {
+          await core.guard.write('EVALSHA', () =>
+            core.store.eval(fillDocument, [keys.doc, keys.docVersion], [versions[2], encoded, this.#ttlMs ?? 0]),
+          );
+        }
+        return encoded;
+      }) as Buffer;
+    }
+    // Every caller decodes its own copy (waiters of one flight too): fresh Maps, Sets, Dates, bytes (D1).
+    const stored = this.#unpack(bytes, keys);
+    if (stored === undefined) throw new DocumentNotFoundError(doctype, docName);
+    return deepFreeze(stored.doc) as Frozen<T>;
+  }
+
+  /**
+   * One field of a doc (`field`), or several (`[f1, f2]`: their values in that order), read from the
+   * cached doc. `undefined` when the doc does not exist (D4).
+   */
+  async getCachedValue(doctype: string, name: string, field: string): Promise<unknown>;
+  async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
+  async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
+    const list = typeof fields === 'string' ? [fields] : fields;
+    if (!Array.isArray(list) || list.some((f) => typeof f !== 'string')) throw new TypeError('fields must be a string or an array of strings');
+    let doc: Record<string, unknown>;
+    try {
+      doc = (await this.getCachedDoc(doctype, name)) as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof DocumentNotFoundError) return undefined;
+      throw err;
+    }
+    const values = list.map((f) => (Object.hasOwn(doc, f) ? doc[f] : undefined));
+    return typeof fields === 'string' ? values[0] : values;
+  }
+
+  /**
+   * Invalidates one doc, or (without a name) every doc of the doctype, including fills in flight in
+   * any process (D2). With `after`, invalidates again when it settles (D3). Resolves once the first
+   * invalidation is done; a failure of the second is reported through `cache.on('error')`.
+   */
+  async clearDocumentCache(doctype: string, name?: string, opts?: ClearDocumentOptions): Promise<void> {
+    validateDoctype(doctype);
+    if (name !== undefined) validateKey(name, 'name' as 'key');
+    const after = opts?.after;
+    if (after !== undefined && (after === null || typeof (after as PromiseLike<unknown>).then !== 'function')) {
+      throw new TypeError('after must be a promise');
+    }
+    // The namespace is fixed now: the second invalidation may run outside the caller's context.
+    const view = this.#cache.forNamespace(this.#cache.namespace);
+    const run = () => (name === undefined ? this.#clearDoctype(view, doctype) : this.#clearDoc(view, doctype, name));
+    await run();
+    if (after !== undefined) {
+      const again = () => {
+        run().catch((err: unknown) => this.#cache.core.guard.report(err instanceof Error ? err : new Error(String(err))));
+      };
+      after.then(again, again);
+    }
+  }
+
+  async #clearDoc(view: Cache, doctype: string, name: string): Promise<void> {
+    const keys = this.#keys(doctype, name, view.namespace);
+    const { store, guard, events } = view.core;
+    await guard.write('EVALSHA', () => store.eval(invalidateDocument, [keys.doc, keys.docVersion], [DOC_VERSION_TTL_MS]));
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace: view.namespace, reason: 'delete' });
+  }
+
+  async #clearDoctype(view: Cache, doctype: string): Promise<void> {
+    const { store, guard, events } = view.core;
+    const scope: KeyScope = { namespace: view.namespace, user: null, shared: false };
+    // Bump first: from now on no doc stamped with the old version is served, wherever it lands.
+    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', `${doctype}::`), 1, null));
+    // Then free the memory of the docs cached so far.
+    await view.deleteEntries('d', `${doctype}::`, {});
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace: view.namespace, reason: 'pattern' });
+  }
+}

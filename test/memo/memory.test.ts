@@ -1,0 +1,8 @@
+import { createMemoryStore } from '../../src/stores/memory.js';
+import { memoSuite } from './suite.js';
+
+const store = createMemoryStore();
+memoSuite('embedded store', {
+  makeStore: () => store,
+  close: async () => {},
+});
