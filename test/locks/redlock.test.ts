@@ -1,0 +1,159 @@
+// Redlock (LK10) over 3 and 5 real, independent redis-server processes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRedlock, LockNotOwnedError, LockTimeoutError, StoreUnavailableError } from '../../src/index.js';
+import { physicalKey } from '../../src/keys.js';
+import { createRedisStore } from '../../src/stores/redis.js';
+import type { Store } from '../../src/stores/store.js';
+import { chaosStore } from '../support/chaos-store.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lockKey = (name: string) => physicalKey({ namespace: 'default', user: null, shared: false }, 'L', name);
+
+let servers: RedisServer[] = [];
+const stores: Store[] = [];
+let keepAlive: NodeJS.Timeout;
+
+before(async () => {
+  keepAlive = setInterval(() => {}, 1000);
+  servers = await Promise.all(Array.from({ length: 5 }, () => startRedis()));
+});
+after(async () => {
+  clearInterval(keepAlive);
+  for (const s of servers) if (s.process.signalCode === 'SIGSTOP') s.process.kill('SIGCONT');
+  await Promise.all(stores.map((s) => s.close()));
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+/** Fresh stores over the first `n` servers (each test its own clients, so a dead one does not linger). */
+function storesFor(n: number): Store[] {
+  const list = servers.slice(0, n).map((s) => createRedisStore(s.url, { commandTimeoutMs: 1000 }));
+  stores.push(...list);
+  return list;
+}
+
+async function holders(name: string, n: number): Promise<number> {
+  const found = await Promise.all(servers.slice(0, n).map((s) => (s.process.exitCode === null && s.process.signalCode === null ? s.cli('EXISTS', lockKey(name)) : '0')));
+  return found.filter((x) => x.trim() === '1').length;
+}
+
+test('LK10: with 3 servers, a lock is held on all of them and released on all of them', async () => {
+  const rl = createRedlock(storesFor(3));
+  assert.equal(rl.quorum, 2);
+  const lock = await rl.lock('rl-basic', { ttlMs: 2000 });
+  assert.equal(await holders('rl-basic', 3), 3);
+  assert.equal(await rl.tryLock('rl-basic'), null);
+  await lock.release();
+  assert.equal(await holders('rl-basic', 3), 0);
+  await assert.rejects(lock.extend(), LockNotOwnedError);
+});
+
+test('LK10, LK3: fencing tokens strictly increase across quorums even when the servers\' counters drift apart', async () => {
+  const raw = storesFor(3);
+  const nodes = raw.map((s) => chaosStore(s));
+  const rl = createRedlock(nodes, { retryCount: 0, nodeTimeoutMs: 100 });
+  const tokens: number[] = [];
+  const grant = async () => {
+    const l = await rl.lock('rl-fence', { ttlMs: 2000 });
+    tokens.push(l.fencingToken);
+    await l.release();
+  };
+  await grant(); // A, B, C
+  nodes[0]!.mode = 'fail'; // A unreachable: B and C move on
+  for (let i = 0; i < 10; i++) await grant();
+  nodes[0]!.mode = 'ok';
+  nodes[2]!.mode = 'fail'; // A and B: B's counter decides; A's own is far behind
+  await grant();
+  nodes[2]!.mode = 'ok';
+  nodes[1]!.mode = 'fail'; // A and C: both counters now equal B's old one, unless A was raised
+  await grant();
+  nodes[1]!.mode = 'ok';
+  for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `tokens ${tokens.join(',')}`);
+});
+
+test('LK10: with 3 servers and one killed, the lock is still acquired', async () => {
+  const rl = createRedlock(storesFor(3), { retryCount: 2, retryDelayMs: 50 });
+  await servers[2]!.kill();
+  try {
+    const lock = await rl.lock('rl-one-down', { ttlMs: 2000 });
+    assert.equal(await holders('rl-one-down', 2), 2);
+    await lock.release();
+    assert.equal(await holders('rl-one-down', 2), 0);
+  } finally {
+    await servers[2]!.restart();
+  }
+});
+
+test('LK10: with 3 servers and a majority killed, acquiring fails within the retry budget and leaves no lock on the survivor', async () => {
+  const rl = createRedlock(storesFor(3), { retryCount: 3, retryDelayMs: 50, retryJitterMs: 10 });
+  await Promise.all([servers[1]!.kill(), servers[2]!.kill()]);
+  try {
+    const t0 = performance.now();
+    await assert.rejects(rl.lock('rl-majority-down', { ttlMs: 2000 }), StoreUnavailableError);
+    const took = performance.now() - t0;
+    assert.ok(took < 4 * (50 + 10) + 500, `took ${took} ms`);
+    assert.equal(await holders('rl-majority-down', 1), 0);
+  } finally {
+    await Promise.all([servers[1]!.restart(), servers[2]!.restart()]);
+  }
+});
+
+test('LK10: with 5 servers, two killed still acquires; three killed fails and leaves no lock on the survivors', async () => {
+  const rl = createRedlock(storesFor(5), { retryCount: 2, retryDelayMs: 50, retryJitterMs: 10 });
+  assert.equal(rl.quorum, 3);
+  await Promise.all([servers[3]!.kill(), servers[4]!.kill()]);
+  try {
+    const lock = await rl.lock('rl-five', { ttlMs: 2000 });
+    assert.equal(await holders('rl-five', 3), 3);
+    await lock.release();
+    await servers[2]!.kill();
+    await assert.rejects(rl.lock('rl-five', { ttlMs: 2000 }), StoreUnavailableError);
+    assert.equal(await holders('rl-five', 2), 0);
+  } finally {
+    await Promise.all([servers[2]!.restart(), servers[3]!.restart(), servers[4]!.restart()]);
+  }
+});
+
+test('LK10: a server slowed (SIGSTOP) past the node timeout counts as a failure; the other two still grant the lock', async () => {
+  const rl = createRedlock(storesFor(3), { retryCount: 0, nodeTimeoutMs: 100 });
+  servers[2]!.process.kill('SIGSTOP');
+  try {
+    const t0 = performance.now();
+    const lock = await rl.lock('rl-slow', { ttlMs: 2000 });
+    assert.ok(performance.now() - t0 < 400);
+    assert.equal(await holders('rl-slow', 2), 2);
+    await lock.release();
+  } finally {
+    servers[2]!.process.kill('SIGCONT');
+  }
+  await sleep(100);
+  assert.equal(await holders('rl-slow', 3), 0, 'the slow server\'s late grant was released too');
+});
+
+test('LK10: when waiting on a slow server takes longer than the lease, the attempt fails and is released everywhere', async () => {
+  const rl = createRedlock(storesFor(3), { retryCount: 0, nodeTimeoutMs: 400 });
+  servers[2]!.process.kill('SIGSTOP');
+  try {
+    await assert.rejects(rl.lock('rl-past-lease', { ttlMs: 300 }), LockTimeoutError);
+    assert.equal(await holders('rl-past-lease', 2), 0);
+  } finally {
+    servers[2]!.process.kill('SIGCONT');
+  }
+  await sleep(100);
+  assert.equal(await holders('rl-past-lease', 3), 0);
+});
+
+test('LK10: a Redlock lock renews itself like any other (autoExtend) and aborts its signal when it cannot', async () => {
+  const nodes = storesFor(3).map((s) => chaosStore(s));
+  const rl = createRedlock(nodes, { retryCount: 0 });
+  const lock = await rl.lock('rl-watch', { ttlMs: 300 });
+  await sleep(700);
+  assert.ok(lock.held);
+  nodes[0]!.mode = 'fail';
+  nodes[1]!.mode = 'fail';
+  await new Promise((resolve) => lock.signal.addEventListener('abort', resolve));
+  nodes[0]!.mode = 'ok';
+  nodes[1]!.mode = 'ok';
+  await lock.release().catch(() => {});
+});
