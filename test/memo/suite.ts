@@ -90,7 +90,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
   const loadFrom = (conn: Pick<PGlite, 'query'>) => async (doctype: string, name: string) => {
     const r = await conn.query<Row>('SELECT data, modified FROM docs WHERE doctype = $1 AND name = $2', [doctype, name]);
     const row = r.rows[0];
-    return row === undefined ? undefined : { name, ...row.data, modified: row.modified };
+    return row === undefined ? undefined : ({ name, ...row.data, modified: row.modified } as Record<string, unknown>);
   };
 
   describe(`memoisation and documents: ${storeName}`, () => {
@@ -141,7 +141,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         // A second "process" finds the entry by recomputing the key.
         const [, other] = [cache, make({ namespace: cache.namespace })];
         let ran = false;
-        const g = other.memoize(async (code: string) => ((ran = true), 'other'), { name: 'rate' });
+        const g = other.memoize(async (_code: string, _opts: object) => ((ran = true), 'other'), { name: 'rate' });
         assert.equal(await g('ITEM-1', { qty: 1, list: 'Standard' }), 'ITEM-1');
         assert.equal(ran, false);
       });
@@ -525,7 +525,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         assert.equal(sync(1, 2), 3);
         assert.equal(sync(1, 2), 3);
         assert.equal(runs - before, 1);
-        assert.throws(() => sync(() => 1 as never, 2), TypeError);
+        assert.throws(() => sync((() => 1) as unknown as number, 2), TypeError);
       });
     });
 
