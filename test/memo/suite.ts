@@ -16,7 +16,8 @@ import type { CacheOptions } from '../../src/options.js';
 import type { Store } from '../../src/stores/store.js';
 import { physicalKey } from '../../src/keys.js';
 import { argumentDigest } from '../../src/digest.js';
-import { ContextError, DocumentNotFoundError, ValueError } from '../../src/errors.js';
+import { ContextError, DocumentNotFoundError, StoreUnavailableError, ValueError } from '../../src/errors.js';
+import { chaosStore } from '../support/chaos-store.js';
 
 export interface StoreEnv {
   /** A new Store over the same backing data (same server, or the same embedded store). */
@@ -356,6 +357,36 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         assert.equal(calls, 5);
         assert.equal(await new Discounts().rate('X'), 'discount X');
         assert.equal(calls, 5);
+      });
+    });
+
+    describe('store down (F2)', () => {
+      it('F2: with the store down, memoize and getCachedDoc serve the function\'s result and cache nothing; throw mode throws', async () => {
+        const store = chaosStore(env.makeStore());
+        const cache = make({ store });
+        let calls = 0;
+        const f = cache.memoize(async function downRate(x: number) {
+          return x + ++calls;
+        });
+        const docs = cache.documents({ load: async (_dt, name) => ({ name, calls: ++calls }) });
+        const errors: Error[] = [];
+        cache.on('error', (e) => errors.push(e));
+        store.mode = 'fail';
+        assert.equal(await f(1), 2);
+        assert.equal(await f(1), 3);
+        assert.equal((await docs.getCachedDoc('Item', 'A')).calls, 3);
+        assert.equal((await docs.getCachedDoc('Item', 'A')).calls, 4);
+        assert.ok(errors.length > 0);
+        store.mode = 'ok';
+        assert.equal(await f(1), 6);
+        assert.equal(await f(1), 6);
+        const strict = make({ store, onStoreError: 'throw' });
+        const g = strict.memoize(async function strictRate() {
+          return 1;
+        });
+        store.mode = 'fail';
+        await assert.rejects(g(), StoreUnavailableError);
+        store.mode = 'ok';
       });
     });
 
