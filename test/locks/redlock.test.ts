@@ -1,5 +1,6 @@
 // Redlock (LK10) over 3 and 5 real, independent redis-server processes.
 import { after, before, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createRedlock, LockNotOwnedError, LockTimeoutError, StoreUnavailableError } from '../../src/index.js';
 import { physicalKey } from '../../src/keys.js';
@@ -33,8 +34,21 @@ function storesFor(n: number): Store[] {
   return list;
 }
 
+/** redis-cli, read to the end of its output ('close', not 'exit': output can arrive after exit). */
+function cli(port: number, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('redis-cli', ['-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => resolve(out));
+  });
+}
+
+/** On how many of the first `n` servers (the live ones) the lock's key exists. */
 async function holders(name: string, n: number): Promise<number> {
-  const found = await Promise.all(servers.slice(0, n).map((s) => (s.process.exitCode === null && s.process.signalCode === null ? s.cli('EXISTS', lockKey(name)) : '0')));
+  const live = servers.slice(0, n).filter((s) => s.process.exitCode === null && s.process.signalCode === null);
+  const found = await Promise.all(live.map((s) => cli(s.port, 'EXISTS', lockKey(name))));
   return found.filter((x) => x.trim() === '1').length;
 }
 
