@@ -3,7 +3,7 @@
  * lock counters and its randomness (poll jitter). Built once per cache core.
  */
 import type { CacheCore } from '../cache.js';
-import type { LockContext } from './mutex.js';
+import type { LockContext } from './acquisition.js';
 
 const contexts = new WeakMap<CacheCore, LockContext>();
 

@@ -234,11 +234,16 @@ export class Lock implements AsyncDisposable {
     this.#timer = undefined;
     if (this.#released || this.#releasing !== null || this.#lostReason !== undefined) return;
     const at = this.#autoExtend && !this.#renewing ? this.#renewAt : this.#validUntil;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - performance.now()));
+    this.#timer = setTimeout(Lock.#fire, Math.max(0, at - performance.now()), this);
     this.#timer.unref();
   }
 
-  readonly #onTimer = (): void => {
+  // A static function and the lock as the timer's argument: no closure made per lock.
+  static #fire(lock: Lock): void {
+    lock.#onTimer();
+  }
+
+  #onTimer(): void {
     this.#timer = undefined;
     // After a pause (SIGSTOP, a long GC) the lease may be over before the renewal was due.
     if (performance.now() >= this.#validUntil) {
@@ -248,7 +253,7 @@ export class Lock implements AsyncDisposable {
     } else {
       this.#arm();
     }
-  };
+  }
 
   async #renew(): Promise<void> {
     const ms = this.#leaseMs;

@@ -12,10 +12,9 @@
  * the token of the last write grant, so a reader can tell which write generation it saw.
  */
 import { siblingKey } from '../keys.js';
-import { Lock, newToken, resolveLockOptions, runHolding, type LockOptions } from './lock.js';
-import { attemptOrClean, parseAttempt, strict, type LockContext } from './mutex.js';
+import { Acquisition, strict, type LockContext } from './acquisition.js';
+import { resolveLockOptions, runHolding, type Lock, type LockOptions, type ResolvedLockOptions } from './lock.js';
 import { leaseExtend, leaseRelease, lockExtend, lockRelease, readAcquire, withdrawIntent, writeAcquire } from './scripts.js';
-import { acquireWithWait } from './wait.js';
 
 /** How long a waiting writer's intent lives without a refresh (it is refreshed at every try, <= 100 ms apart). */
 const INTENT_MS = 2_000;
@@ -23,98 +22,89 @@ const INTENT_MS = 2_000;
 /** Per-call options of read() and write(): those of cache.lock, minus the scope (fixed by the lock). */
 export type RwLockOptions = Omit<LockOptions, 'shared' | 'user'>;
 
+interface RwKeys {
+  readers: string;
+  writer: string;
+  intents: string;
+  fence: string;
+  channel: string;
+  /** All four keys, in the order the acquire scripts take them. */
+  all: string[];
+}
+
+class ReadAcquisition extends Acquisition {
+  constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
+    super(ctx, name, keys.channel, o);
+  }
+
+  protected tryOnce(): Promise<unknown> {
+    return strict(this.ctx, 'read lock acquire', () => this.store.eval(readAcquire, this.keys.all, [this.token, this.options.ttlMs]));
+  }
+
+  async release(): Promise<boolean> {
+    // '1': only the last reader out wakes the waiters (writers).
+    const k = this.keys;
+    return (await strict(this.ctx, 'read lock release', () => this.store.eval(leaseRelease, [k.readers], [this.token, k.channel, '1']))) === 1;
+  }
+
+  async extend(ms: number): Promise<boolean> {
+    return (await strict(this.ctx, 'read lock extend', () => this.store.eval(leaseExtend, [this.keys.readers], [this.token, ms]))) === 1;
+  }
+}
+
+class WriteAcquisition extends Acquisition {
+  constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
+    super(ctx, name, keys.channel, o);
+  }
+
+  protected tryOnce(waiting: boolean): Promise<unknown> {
+    // Only a writer that is going to wait leaves an intent; a try-once never blocks readers.
+    const intent = waiting || this.waitMs > 0 ? INTENT_MS : 0;
+    return strict(this.ctx, 'write lock acquire', () => this.store.eval(writeAcquire, this.keys.all, [this.token, this.options.ttlMs, intent]));
+  }
+
+  async release(): Promise<boolean> {
+    const k = this.keys;
+    return (await strict(this.ctx, 'write lock release', () => this.store.eval(lockRelease, [k.writer], [this.token, k.channel]))) === 1;
+  }
+
+  async extend(ms: number): Promise<boolean> {
+    return (await strict(this.ctx, 'write lock extend', () => this.store.eval(lockExtend, [this.keys.writer], [this.token, ms]))) === 1;
+  }
+
+  async giveUp(): Promise<void> {
+    const k = this.keys;
+    await strict(this.ctx, 'write intent withdraw', () => this.store.eval(withdrawIntent, [k.intents], [this.token, k.channel]));
+  }
+}
+
 export class ReadWriteLock {
   readonly name: string;
   readonly #ctx: LockContext;
-  readonly #readers: string;
-  readonly #writer: string;
-  readonly #intents: string;
-  readonly #fence: string;
-  /** The channel: the base key, so it is namespaced like the lock (LK6). */
-  readonly #channel: string;
+  readonly #keys: RwKeys;
 
   /** @internal Use cache.readWriteLock(). `pk` is the lock's physical key. */
   constructor(ctx: LockContext, pk: string, name: string) {
     this.#ctx = ctx;
     this.name = name;
     // `%` never appears unescaped in an escaped name (keys.ts), so these suffixes cannot collide
-    // with another lock's key, and they keep the name's hash tag.
-    this.#readers = `${pk}%r`;
-    this.#writer = `${pk}%w`;
-    this.#intents = `${pk}%i`;
-    this.#fence = siblingKey(this.#writer, 'F');
-    this.#channel = `${pk}%rw`;
+    // with another lock's key, and they keep the name's hash tag. The channel is namespaced as the
+    // key is (LK6).
+    const readers = `${pk}%r`;
+    const writer = `${pk}%w`;
+    const intents = `${pk}%i`;
+    const fence = siblingKey(writer, 'F');
+    this.#keys = { readers, writer, intents, fence, channel: `${pk}%rw`, all: [readers, writer, intents, fence] };
   }
 
   /** Acquires a shared (read) lock. Waits while a writer holds the lock or waits for it. */
-  async read(opts?: RwLockOptions): Promise<Lock> {
-    const o = resolveLockOptions(opts);
-    const ctx = this.#ctx;
-    const { store } = ctx;
-    const token = newToken();
-    const keys = [this.#readers, this.#writer, this.#intents, this.#fence];
-    let startedAt = 0;
-    const holder = {
-      release: async () =>
-        (await strict(ctx, 'read lock release', () => store.eval(leaseRelease, [this.#readers], [token, this.#channel, '1']))) === 1,
-      extend: async (ms: number) =>
-        (await strict(ctx, 'read lock extend', () => store.eval(leaseExtend, [this.#readers], [token, ms]))) === 1,
-    };
-    const fencingToken = await acquireWithWait<number>({
-      name: this.name,
-      store,
-      channel: this.#channel,
-      waitMs: o.waitMs,
-      signal: o.signal,
-      random: this.#ctx.random,
-      stats: this.#ctx.stats.locks,
-      attempt: async () => {
-        startedAt = performance.now();
-        return parseAttempt(await attemptOrClean(() => strict(ctx, 'read lock acquire', () => store.eval(readAcquire, keys, [token, o.ttlMs])), holder.release));
-      },
-      undo: async () => {
-        await holder.release();
-      },
-    });
-    return new Lock({ name: this.name, fencingToken, holder, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt });
+  read(opts?: RwLockOptions): Promise<Lock> {
+    return new ReadAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts)).acquire();
   }
 
   /** Acquires the exclusive (write) lock, once no reader and no other writer holds it. */
-  async write(opts?: RwLockOptions): Promise<Lock> {
-    const o = resolveLockOptions(opts);
-    const ctx = this.#ctx;
-    const { store } = ctx;
-    const token = newToken();
-    const keys = [this.#readers, this.#writer, this.#intents, this.#fence];
-    let startedAt = 0;
-    const holder = {
-      release: async () =>
-        (await strict(ctx, 'write lock release', () => store.eval(lockRelease, [this.#writer], [token, this.#channel]))) === 1,
-      extend: async (ms: number) =>
-        (await strict(ctx, 'write lock extend', () => store.eval(lockExtend, [this.#writer], [token, ms]))) === 1,
-    };
-    const fencingToken = await acquireWithWait<number>({
-      name: this.name,
-      store,
-      channel: this.#channel,
-      waitMs: o.waitMs,
-      signal: o.signal,
-      random: this.#ctx.random,
-      stats: this.#ctx.stats.locks,
-      attempt: async (waiting) => {
-        startedAt = performance.now();
-        // Only a writer that is going to wait leaves an intent; a try-once never blocks readers.
-        const intent = waiting || o.waitMs > 0 ? INTENT_MS : 0;
-        return parseAttempt(await attemptOrClean(() => strict(ctx, 'write lock acquire', () => store.eval(writeAcquire, keys, [token, o.ttlMs, intent])), holder.release));
-      },
-      undo: async () => {
-        await holder.release();
-      },
-      giveUp: async () => {
-        await strict(ctx, 'write intent withdraw', () => store.eval(withdrawIntent, [this.#intents], [token, this.#channel]));
-      },
-    });
-    return new Lock({ name: this.name, fencingToken, holder, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt });
+  write(opts?: RwLockOptions): Promise<Lock> {
+    return new WriteAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts)).acquire();
   }
 
   /** Runs `fn` under a read lock and releases it. */

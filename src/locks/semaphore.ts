@@ -9,10 +9,9 @@
  * against the same set of holders. Every grant takes a fencing token from the semaphore's counter.
  */
 import { siblingKey } from '../keys.js';
-import { Lock, newToken, resolveLockOptions, runHolding, type LockOptions } from './lock.js';
-import { attemptOrClean, parseAttempt, strict, type LockContext } from './mutex.js';
+import { Acquisition, strict, type LockContext } from './acquisition.js';
+import { resolveLockOptions, runHolding, type Lock, type LockOptions, type ResolvedLockOptions } from './lock.js';
 import { leaseExtend, leaseRelease, semaphoreAcquire } from './scripts.js';
-import { acquireWithWait } from './wait.js';
 
 export interface SemaphoreOptions {
   /** How many holders at once. A positive integer. */
@@ -27,6 +26,28 @@ export type PermitOptions = Omit<LockOptions, 'shared' | 'user'>;
 export function validatePermits(permits: unknown): asserts permits is number {
   if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {
     throw new TypeError(`permits must be a positive integer, got ${String(permits)}`);
+  }
+}
+
+class PermitAcquisition extends Acquisition {
+  constructor(ctx: LockContext, name: string, readonly holders: string, readonly fence: string, readonly permits: number, o: ResolvedLockOptions) {
+    // The channel is the holders' key: namespaced as the key is (LK6).
+    super(ctx, name, holders, o);
+  }
+
+  protected tryOnce(): Promise<unknown> {
+    return strict(this.ctx, 'permit acquire', () =>
+      this.store.eval(semaphoreAcquire, [this.holders, this.fence], [this.token, this.options.ttlMs, this.permits]),
+    );
+  }
+
+  async release(): Promise<boolean> {
+    // '0': every release wakes the waiters, since every release frees a permit.
+    return (await strict(this.ctx, 'permit release', () => this.store.eval(leaseRelease, [this.holders], [this.token, this.holders, '0']))) === 1;
+  }
+
+  async extend(ms: number): Promise<boolean> {
+    return (await strict(this.ctx, 'permit extend', () => this.store.eval(leaseExtend, [this.holders], [this.token, ms]))) === 1;
   }
 }
 
@@ -49,40 +70,8 @@ export class Semaphore {
   }
 
   /** Acquires a permit, waiting as cache.lock does (LK5). */
-  async acquire(opts?: PermitOptions): Promise<Lock> {
-    const o = resolveLockOptions(opts);
-    const ctx = this.#ctx;
-    const { store } = ctx;
-    const token = newToken();
-    const channel = this.#holders;
-    let startedAt = 0;
-    const holder = {
-      release: async () =>
-        (await strict(ctx, 'permit release', () => store.eval(leaseRelease, [this.#holders], [token, channel, '0']))) === 1,
-      extend: async (ms: number) =>
-        (await strict(ctx, 'permit extend', () => store.eval(leaseExtend, [this.#holders], [token, ms]))) === 1,
-    };
-    const fencingToken = await acquireWithWait<number>({
-      name: this.name,
-      store,
-      channel,
-      waitMs: o.waitMs,
-      signal: o.signal,
-      random: this.#ctx.random,
-      stats: this.#ctx.stats.locks,
-      attempt: async () => {
-        startedAt = performance.now();
-        const reply = await attemptOrClean(
-          () => strict(ctx, 'permit acquire', () => store.eval(semaphoreAcquire, [this.#holders, this.#fence], [token, o.ttlMs, this.permits])),
-          holder.release,
-        );
-        return parseAttempt(reply);
-      },
-      undo: async () => {
-        await holder.release();
-      },
-    });
-    return new Lock({ name: this.name, fencingToken, holder, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt });
+  acquire(opts?: PermitOptions): Promise<Lock> {
+    return new PermitAcquisition(this.#ctx, this.name, this.#holders, this.#fence, this.permits, resolveLockOptions(opts)).acquire();
   }
 
   /** A permit if one is free now, else null. */

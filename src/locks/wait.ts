@@ -123,14 +123,14 @@ export interface WaitPlan<T> {
   channel: string;
   waitMs: number;
   signal: AbortSignal | undefined;
-  random: () => number;
+  random(): number;
   stats: CacheStats['locks'] | undefined;
   /** One atomic try; `waiting` is false for the first (fast path) try. */
-  attempt: (waiting: boolean) => Promise<Attempt<T>>;
+  attempt(waiting: boolean): Promise<Attempt<T>>;
   /** Undoes a grant that arrived after the wait was aborted. */
-  undo: (value: T) => Promise<void>;
+  undo(value: T): Promise<void>;
   /** Called once when a wait gives up after a refused first try (a writer withdraws its intent). */
-  giveUp?: () => Promise<void>;
+  giveUp?(): Promise<void>;
 }
 
 /**

@@ -1,0 +1,99 @@
+/**
+ * One acquisition of a lock of any kind (mutex, read or write side, semaphore permit): its random
+ * token, its tries (for the wait loop, wait.ts) and its compare-and-act release and renewal (for
+ * the Lock handle, lock.ts). A subclass supplies the three scripts.
+ *
+ * Written as a class rather than closures: an acquire+release is a hot path (a few µs of JS around
+ * two round trips), and one object with prototype methods is the cheapest shape for it.
+ *
+ * Every store call goes through `guard.strict`: a lock is never granted, renewed or released
+ * without the store having said so (LK7, F5), whatever `onStoreError` says for cache reads.
+ */
+import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
+import type { StoreGuard } from '../guard.js';
+import type { CacheStats } from '../observability.js';
+import type { Store } from '../stores/store.js';
+import { Lock, newToken, type LockHolder, type ResolvedLockOptions } from './lock.js';
+import { acquireWithWait, type Attempt, type WaitPlan } from './wait.js';
+
+/** What the lock family needs from a cache. */
+export interface LockContext {
+  store: Store;
+  guard: StoreGuard;
+  stats: CacheStats;
+  random: () => number;
+}
+
+/**
+ * Runs one lock call through the guard, strictly (LK7). A call that timed out becomes a
+ * StoreUnavailableError (its cause the timeout): for a lock, a store that does not answer in time
+ * is a store that is not there.
+ */
+export async function strict<T>(ctx: LockContext, what: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await ctx.guard.strict(what, op);
+  } catch (err) {
+    if (err instanceof StoreTimeoutError) throw new StoreUnavailableError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** The reply shape of every acquire script: {1, token} or {0, ms left on the blocking lease}. */
+export function parseAttempt(reply: unknown): Attempt<number> {
+  const r = reply as [number, number];
+  return r[0] === 1 ? { ok: true, value: Number(r[1]) } : { ok: false, retryInMs: Number(r[1]) };
+}
+
+export abstract class Acquisition implements WaitPlan<number>, LockHolder {
+  readonly token = newToken();
+  readonly store: Store;
+  readonly waitMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly random: () => number;
+  readonly stats: CacheStats['locks'];
+  /** performance.now() before the last try was sent: a lease granted by it counts from there. */
+  startedAt = 0;
+
+  constructor(
+    readonly ctx: LockContext,
+    readonly name: string,
+    readonly channel: string,
+    readonly options: ResolvedLockOptions,
+  ) {
+    this.store = ctx.store;
+    this.waitMs = options.waitMs;
+    this.signal = options.signal;
+    this.random = ctx.random;
+    this.stats = ctx.stats.locks;
+  }
+
+  /** The acquire script's reply for this try. */
+  protected abstract tryOnce(waiting: boolean): Promise<unknown>;
+  abstract release(): Promise<boolean>;
+  abstract extend(ms: number): Promise<boolean>;
+
+  async attempt(waiting: boolean): Promise<Attempt<number>> {
+    this.startedAt = performance.now();
+    try {
+      return parseAttempt(await this.tryOnce(waiting));
+    } catch (err) {
+      // The store did not answer: the script may still have run and granted the lock to a token
+      // nobody will use. A best-effort release spares the next holder the lease.
+      if (err instanceof StoreUnavailableError && err.cause instanceof StoreTimeoutError) this.release().catch(noop);
+      throw err;
+    }
+  }
+
+  async undo(): Promise<void> {
+    await this.release();
+  }
+
+  /** Waits as the options say, and hands back the Lock. */
+  async acquire(): Promise<Lock> {
+    const fencingToken = await acquireWithWait<number>(this);
+    const o = this.options;
+    return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt });
+  }
+}
+
+function noop(): void {}
