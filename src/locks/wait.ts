@@ -139,12 +139,20 @@ export interface WaitPlan<T> {
  * flight is never abandoned: if the signal fires meanwhile and the attempt won, the grant is undone
  * before the abort is reported, so an aborted wait never leaves a lock behind.
  */
-export async function acquireWithWait<T>(plan: WaitPlan<T>): Promise<T> {
+export async function acquireWithWait<T>(plan: WaitPlan<T>, refused?: { retryInMs: number; started: number }): Promise<T> {
   const { signal } = plan;
-  if (signal?.aborted) throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
-  const started = performance.now();
-  const first = await plan.attempt(false);
-  if (first.ok) return afterGrant(plan, first.value);
+  let first: Attempt<T>;
+  let started: number;
+  if (refused === undefined) {
+    if (signal?.aborted) throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
+    started = performance.now();
+    first = await plan.attempt(false);
+    if (first.ok) return afterGrant(plan, first.value);
+  } else {
+    // The caller made the first try itself (the fast path, see Acquisition.acquire).
+    started = refused.started;
+    first = { ok: false, retryInMs: refused.retryInMs };
+  }
   if (plan.waitMs <= 0) throw timeout(plan);
   if (plan.stats) plan.stats.waits++;
 

@@ -86,3 +86,23 @@ test('LK3: with AOF (appendfsync always) the fencing counter survives a Redis re
   assert.ok(after.fencingToken > last, `${after.fencingToken} after ${last}`);
   await after.release();
 });
+
+test('LK7: with the Redis server down, lock() fails with StoreUnavailableError and the failure is counted and emitted', async () => {
+  const [server, cache] = await setup();
+  await (await cache.lock('down')).release(); // connected
+  const errors: Error[] = [];
+  cache.on('error', (e) => errors.push(e));
+  await server.kill();
+  try {
+    await assert.rejects(cache.lock('down', { waitMs: 0 }), StoreUnavailableError);
+    await assert.rejects(cache.lock('down', { waitMs: 500 }), StoreUnavailableError);
+    assert.ok(errors.length >= 2);
+    assert.ok((cache.stats().errors.E_STORE_UNAVAILABLE ?? 0) >= 2);
+  } finally {
+    await server.restart();
+  }
+  const l = await whenBack(() => cache.lock('down'));
+  await l.release();
+  await cache.close();
+  await assert.rejects(cache.lock('down'), (e: unknown) => (e as { code?: string }).code === 'E_CLOSED');
+});
