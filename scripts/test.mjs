@@ -30,6 +30,7 @@ const res = spawnSync(
     '--import', 'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
+    '--test-timeout=180000',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`,
     ...files,
