@@ -32,7 +32,7 @@ import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions 
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
 import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
-import { createRedisStore } from './stores/redis.js';
+import { RedisStore, createRedisStore } from './stores/redis.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
 import {
@@ -107,7 +107,9 @@ export class CacheCore {
     }
     this.guard = new StoreGuard({
       timeoutMs: options.commandTimeoutMs,
-      bounded: !(this.store instanceof MemoryStore),
+      // The embedded store answers at once, and the Redis store bounds every call by the same
+      // commandTimeoutMs itself; only stores of unknown make need the guard's own deadline.
+      bounded: !(this.store instanceof MemoryStore || this.store instanceof RedisStore),
       policy: options.onStoreError,
       stats: this.stats,
       events: this.events,

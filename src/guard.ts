@@ -26,6 +26,7 @@ export class Deadlines {
   readonly #timeoutMs: number;
   readonly #tickMs: number;
   #timer: NodeJS.Timeout | undefined;
+  #idle = false;
 
   constructor(timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
@@ -41,6 +42,7 @@ export class Deadlines {
       };
       this.#pending.add(entry);
       if (this.#timer === undefined) this.#start();
+      this.#idle = false;
       p.then(
         (v) => {
           this.#pending.delete(entry);
@@ -63,7 +65,11 @@ export class Deadlines {
           e.expire();
         }
       }
-      if (this.#pending.size === 0) this.stop();
+      // Stop only after a whole idle tick, so a steady trickle of calls does not create a timer each.
+      if (this.#pending.size === 0) {
+        if (this.#idle) this.stop();
+        this.#idle = true;
+      } else this.#idle = false;
     }, this.#tickMs);
     // Not unref()'d: a pending call must end in its answer or its timeout, never in the process
     // exiting under it. The timer stops as soon as nothing is pending.
