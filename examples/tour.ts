@@ -85,6 +85,98 @@ show("clearCache({ user: 'alice@acme.com' })", await cache.clearCache({ user: 'a
 show('clearCache() of this tenant', await cache.clearCache());
 show('the shared key survives', await other.getValue('currency_rates', { shared: true }));
 
+section('Memoisation (M1–M4): frappe @redis_cache');
+let priceCalls = 0;
+const getItemPrice = cache.memoize(async function getItemPrice(itemCode: string, opts: { list: string }) {
+  priceCalls++;
+  return itemCode === 'GONE' ? null : { itemCode, rate: 120, list: opts.list };
+}, { ttlSec: 600 });
+await getItemPrice('ITEM-001', { list: 'Standard Selling' });
+await getItemPrice('ITEM-001', { list: 'Standard Selling' });
+await getItemPrice('GONE', { list: 'x' });
+await getItemPrice('GONE', { list: 'x' });
+show('4 calls, 2 distinct argument lists (null cached too)', `function ran ${priceCalls}×`);
+show('getItemPrice.clearCache()', await getItemPrice.clearCache());
+
+class PriceList {
+  static loads = 0;
+  @cache.cached({ ttlSec: 60 })
+  async rate(code: string) {
+    PriceList.loads++;
+    return code.length * 10;
+  }
+}
+await new PriceList().rate('ABC');
+await new PriceList().rate('ABC');
+show('@cache.cached on a method, two instances', `method ran ${PriceList.loads}×`);
+
+section('Request and process caches (X1–X3): request_cache, site_cache');
+let areaCalls = 0;
+const area = cache.requestCached((l: number, w: number) => (areaCalls++, l * w));
+await cache.runInContext({ namespace: 'acme.example.com', user: 'alice@acme.com' }, async () => {
+  for (let i = 0; i < 5; i++) area(120.0, 23);
+  area(120, 23);
+  cache.local.set('started', Date.now());
+  show('6 calls in one request (120.0 and 120 are one key)', `ran ${areaCalls}×, cache.local has ${[...cache.local.keys()]}`);
+});
+let configLoads = 0;
+const siteConfig = cache.processCached(async function siteConfig() {
+  configLoads++;
+  return { currency: 'EUR' };
+}, { ttlSec: 300, maxEntries: 100 });
+await siteConfig();
+await siteConfig();
+show('processCached: 2 calls in this process', `loaded ${configLoads}×`);
+await siteConfig.clearCache();
+show('after clearCache() (reaches every process)', (await siteConfig(), `loaded ${configLoads}×`));
+
+section('Cached documents (D1–D4): get_cached_doc');
+const table = new Map([['ITEM-001', { name: 'ITEM-001', item_name: 'Hex bolt', stock_uom: 'Nos', prices: [1, 2] }]]);
+let docLoads = 0;
+const docs = cache.documents({
+  load: async (doctype, name) => (docLoads++, doctype === 'Item' ? structuredClone(table.get(name)) : undefined),
+});
+const item = await docs.getCachedDoc('Item', 'ITEM-001');
+await docs.getCachedDoc('Item', 'ITEM-001');
+show('getCachedDoc twice', `loads: ${docLoads}, frozen: ${Object.isFrozen(item)}`);
+try {
+  (item as { item_name: string }).item_name = 'changed';
+} catch (err) {
+  show('mutating a cached doc', (err as Error).constructor.name);
+}
+show("getCachedValue('Item', 'ITEM-001', ['item_name', 'stock_uom'])", await docs.getCachedValue('Item', 'ITEM-001', ['item_name', 'stock_uom']));
+table.get('ITEM-001')!.item_name = 'Hex bolt M8';
+await docs.clearDocumentCache('Item', 'ITEM-001', { after: Promise.resolve('committed') });
+show('after an update and clearDocumentCache', (await docs.getCachedDoc('Item', 'ITEM-001')).item_name);
+try {
+  await docs.getCachedDoc('Item', 'NOPE');
+} catch (err) {
+  show('a missing doc (D4)', (err as Error).name);
+}
+
+section('Locks with fencing tokens (LK1–LK8)');
+{
+  await using payroll = await cache.lock('process_payroll', { ttlMs: 5_000 });
+  show("lock('process_payroll') with await using", `fencing token ${payroll.fencingToken}`);
+  show('tryLock of the same name meanwhile', await cache.tryLock('process_payroll'));
+}
+show('withLock after the block released it', await cache.withLock('process_payroll', (l) => `token ${l.fencingToken}`));
+try {
+  const held = await cache.lock('inventory_sync');
+  await cache.lock('inventory_sync', { waitMs: 50 }).catch((err) => show('a second lock waits 50 ms, then', (err as Error).name));
+  await held.release();
+} catch (err) {
+  show('unexpected', err);
+}
+const rw = cache.readWriteLock('catalog');
+const [r1, r2] = await Promise.all([rw.read(), rw.read()]);
+show('two readers hold the read-write lock together', 'both granted at once');
+await Promise.all([r1.release(), r2.release()]);
+const exportsSem = cache.semaphore('exports', { permits: 2 });
+const permits = await Promise.all([exportsSem.acquire(), exportsSem.acquire()]);
+show('semaphore with 2 permits: a third tryAcquire', await exportsSem.tryAcquire());
+await Promise.all(permits.map((p) => p.release()));
+
 section('When the store is down (F2)');
 const down = createCache({ store: 'redis://127.0.0.1:1', commandTimeoutMs: 200 });
 down.on('error', () => {});
