@@ -30,8 +30,9 @@ type RedlockCtor = new (clients: Redis[], opts?: object) => { lock(resource: str
 const Redlock = createRequire(import.meta.url)('redlock') as RedlockCtor;
 
 const quick = process.argv.includes('--quick');
-const rounds = quick ? 3 : 5;
-const durationMs = quick ? 500 : 1500;
+// Many short rounds, systems alternating within each: on a shared machine, noise then hits all alike.
+const rounds = quick ? 3 : 11;
+const durationMs = quick ? 500 : 700;
 const TTL = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +101,8 @@ const holders = [larder(), redlock(), semaphore(), rawIoredis()];
 const waiters = [larder(), redlock(), semaphore()];
 
 console.log(`# locks: larder vs redlock vs redis-semaphore — ${machine()}`);
-console.log(`# command: node --conditions=larder-source --import tsx bench/locks.ts${quick ? ' --quick' : ''}; ${rounds} rounds × ${durationMs} ms, medians; each library with its defaults\n`);
+console.log(`# command: node --conditions=larder-source --import tsx bench/locks.ts${quick ? ' --quick' : ''}; ${rounds} rounds × ${durationMs} ms, medians; each library with its defaults`);
+console.log('# larder runs from its TypeScript source through tsx; the others from their published JavaScript\n');
 
 // 1. Uncontended throughput and latency.
 const cycle = (a: Adapter, name: string) => async () => a.release(await a.acquire(name));
@@ -125,16 +127,18 @@ for (const c of [1, 16]) {
   });
   thr.set(c, await compare(sys, c, { rounds, durationMs }));
 }
-const lat = new Map<string, number[]>();
-for (const a of holders) {
-  const xs: number[] = [];
-  const op = cycle(a, 'lat');
-  for (let i = 0; i < (quick ? 1000 : 3000); i++) {
-    const t0 = performance.now();
-    await op();
-    xs.push(performance.now() - t0);
+const lat = new Map<string, number[]>(holders.map((a) => [a.name, []]));
+for (let chunk = 0; chunk < (quick ? 4 : 12); chunk++) {
+  const order = chunk % 2 === 0 ? holders : [...holders].reverse();
+  for (const a of order) {
+    const xs = lat.get(a.name)!;
+    const op = cycle(a, 'lat');
+    for (let i = 0; i < 250; i++) {
+      const t0 = performance.now();
+      await op();
+      xs.push(performance.now() - t0);
+    }
   }
-  lat.set(a.name, xs);
 }
 
 // 2. Hand-off latency with a waiter blocked.

@@ -9,7 +9,7 @@
  * Every store call goes through `guard.strict`: a lock is never granted, renewed or released
  * without the store having said so (LK7, F5), whatever `onStoreError` says for cache reads.
  */
-import { ClosedError, StoreTimeoutError, StoreUnavailableError } from '../errors.js';
+import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { StoreGuard } from '../guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
@@ -22,8 +22,6 @@ export interface LockContext {
   guard: StoreGuard;
   stats: CacheStats;
   random: () => number;
-  /** True for a store that bounds its own calls (the Redis store): see strict(). */
-  direct: boolean;
 }
 
 /**
@@ -32,19 +30,7 @@ export interface LockContext {
  * is a store that is not there.
  */
 export function strict<T>(ctx: LockContext, what: string, op: () => Promise<T>): Promise<T> {
-  if (ctx.direct) {
-    // The Redis store bounds every call by its own commandTimeoutMs and throws typed errors: the
-    // guard's second deadline would only cost time (~2 µs a call, a fifth of an uncontended
-    // acquire+release). Closed caches, counting and reporting stay as the guard does them.
-    if (ctx.guard.closed) return Promise.reject(new ClosedError());
-    return op().catch((err: unknown) => reportAndThrow(ctx, err));
-  }
   return ctx.guard.strict(what, op).catch(asUnavailable);
-}
-
-function reportAndThrow(ctx: LockContext, err: unknown): never {
-  ctx.guard.report(err instanceof Error ? err : new Error(String(err)));
-  return asUnavailable(err);
 }
 
 function asUnavailable(err: unknown): never {

@@ -4,14 +4,13 @@
  */
 import type { CacheCore } from '../cache.js';
 import type { LockContext } from './acquisition.js';
-import { RedisStore } from '../stores/redis.js';
 
 const contexts = new WeakMap<CacheCore, LockContext>();
 
 export function lockContext(core: CacheCore): LockContext {
   let ctx = contexts.get(core);
   if (ctx === undefined) {
-    ctx = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, direct: core.store instanceof RedisStore };
+    ctx = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random };
     contexts.set(core, ctx);
   }
   return ctx;
