@@ -53,7 +53,8 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 5000):
       });
       sock.once('data', (d) => {
         sock.destroy();
-        resolve(d.toString().startsWith('+PONG'));
+        // A server with requirepass answers NOAUTH: it is up all the same.
+        resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
       });
       sock.once('error', () => resolve(false));
     });
@@ -67,6 +68,8 @@ export interface StartOptions {
   /** Extra `--name value` arguments for redis-server. */
   args?: string[];
   port?: number;
+  /** The server's requirepass, if `args` set one: cli() then authenticates with it. */
+  password?: string;
 }
 
 export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> {
@@ -113,7 +116,8 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
     },
     async cli(...cmd: string[]) {
       return new Promise<string>((resolve, reject) => {
-        const p = spawn('redis-cli', ['-p', String(port), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const auth = opts.password === undefined ? [] : ['-a', opts.password, '--no-auth-warning'];
+        const p = spawn('redis-cli', ['-p', String(port), ...auth, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         p.stdout.on('data', (d) => (out += d));
         p.on('error', reject);
