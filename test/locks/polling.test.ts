@@ -1,0 +1,64 @@
+// LK5's fallback: pub/sub is at-most-once, so a waiter must get the lock without it, by polling at
+// least every 100 ms (jittered with the cache's `random`). Run on the embedded store and on Redis.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createCache, StoreUnavailableError } from '../../src/index.js';
+import { createMemoryStore } from '../../src/stores/memory.js';
+import { createRedisStore } from '../../src/stores/redis.js';
+import type { Store } from '../../src/stores/store.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The store, with subscribe() always failing and eval() calls counted. */
+function deaf(store: Store, counter: { evals: number }): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'subscribe') return () => Promise.reject(new StoreUnavailableError('no pub/sub'));
+      if (prop === 'eval') {
+        return (...args: Parameters<Store['eval']>) => {
+          counter.evals++;
+          return target.eval(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+let server: RedisServer;
+let redis: Store;
+before(async () => {
+  server = await startRedis();
+  redis = createRedisStore(server.url, { commandTimeoutMs: 1000 });
+});
+after(async () => {
+  await redis.close();
+  await server.stop();
+});
+
+for (const which of ['the embedded store', 'redis']) {
+  test(`LK5 on ${which}: with pub/sub unavailable, a waiter gets the lock by polling, at least every 100 ms, jittered by options.random`, async () => {
+    const counter = { evals: 0 };
+    const store = deaf(which === 'redis' ? redis : createMemoryStore(), counter);
+    for (const [random, fewest, most] of [[() => 0, 7, 12], [() => 0.999, 4, 7]] as const) {
+      const cache = createCache({ store, random });
+      const held = await cache.lock('deaf', { ttlMs: 10_000 });
+      const waiter = cache.lock('deaf', { waitMs: 5000 });
+      await sleep(20);
+      counter.evals = 0;
+      await sleep(500);
+      const polls = counter.evals;
+      const t0 = performance.now();
+      await held.release();
+      const got = await waiter;
+      const took = performance.now() - t0;
+      // random 0: a try every 50 ms (~10 in 500 ms); random ~1: every ~100 ms (~5).
+      assert.ok(polls >= fewest && polls <= most, `${polls} tries in 500 ms with random ${random()}`);
+      assert.ok(took <= 130, `the release was noticed after ${took} ms without pub/sub`);
+      await got.release();
+      await cache.close();
+    }
+  });
+}
