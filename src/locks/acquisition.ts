@@ -99,7 +99,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
         this.stats.acquired++;
         fencingToken = first.value;
       } else {
-        fencingToken = await acquireWithWait<number>(this, { retryInMs: first.retryInMs, started });
+        fencingToken = await acquireWithWait<number>(this, started);
       }
     } else {
       fencingToken = await acquireWithWait<number>(this);

@@ -139,19 +139,17 @@ export interface WaitPlan<T> {
  * flight is never abandoned: if the signal fires meanwhile and the attempt won, the grant is undone
  * before the abort is reported, so an aborted wait never leaves a lock behind.
  */
-export async function acquireWithWait<T>(plan: WaitPlan<T>, refused?: { retryInMs: number; started: number }): Promise<T> {
+export async function acquireWithWait<T>(plan: WaitPlan<T>, refusedAt?: number): Promise<T> {
   const { signal } = plan;
-  let first: Attempt<T>;
   let started: number;
-  if (refused === undefined) {
+  if (refusedAt === undefined) {
     if (signal?.aborted) throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
     started = performance.now();
-    first = await plan.attempt(false);
+    const first = await plan.attempt(false);
     if (first.ok) return afterGrant(plan, first.value);
   } else {
-    // The caller made the first try itself (the fast path, see Acquisition.acquire).
-    started = refused.started;
-    first = { ok: false, retryInMs: refused.retryInMs };
+    // The caller made the first try itself, at `refusedAt` (the fast path, see Acquisition.acquire).
+    started = refusedAt;
   }
   if (plan.waitMs <= 0) throw timeout(plan);
   if (plan.stats) plan.stats.waits++;
@@ -167,13 +165,12 @@ export async function acquireWithWait<T>(plan: WaitPlan<T>, refused?: { retryInM
     // Tries again only once the subscription is active (see the header), but never waits for it
     // past the deadline: a subscription that cannot be made leaves polling.
     await sleep(Math.max(0, deadline - performance.now()), signal, plan, member.ready.then(() => {}), (f) => (wakeNow = f));
-    let hint = first.retryInMs;
     for (;;) {
       woken = false;
       const r = await plan.attempt(true);
       if (r.ok) return await afterGrant(plan, r.value);
       if (signal?.aborted) throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
-      hint = r.retryInMs;
+      const hint = r.retryInMs;
       const left = deadline - performance.now();
       if (left <= 0) throw timeout(plan);
       if (woken) continue;
@@ -233,7 +230,8 @@ function sleep(
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
     }
-    timer = setTimeout(done, ms);
+    // setTimeout takes at most 2^31-1 ms (more becomes 1 ms): `waitMs: Infinity` must not spin.
+    timer = setTimeout(done, Math.min(ms, 0x7fffffff));
     until?.then(done, done);
     setWake(done);
   });
