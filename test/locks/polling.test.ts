@@ -42,7 +42,7 @@ for (const which of ['the embedded store', 'redis']) {
   test(`LK5 on ${which}: with pub/sub unavailable, a waiter gets the lock by polling, at least every 100 ms, jittered by options.random`, async () => {
     const counter = { evals: 0 };
     const store = deaf(which === 'redis' ? redis : createMemoryStore(), counter);
-    for (const [random, fewest, most] of [[() => 0, 7, 12], [() => 0.999, 4, 7]] as const) {
+    for (const [random, fewest, most] of [[() => 0, 6, 12], [() => 0.999, 3, 7]] as const) {
       const cache = createCache({ store, random });
       const held = await cache.lock('deaf', { ttlMs: 10_000 });
       const waiter = cache.lock('deaf', { waitMs: 5000 });
@@ -54,9 +54,10 @@ for (const which of ['the embedded store', 'redis']) {
       await held.release();
       const got = await waiter;
       const took = performance.now() - t0;
-      // random 0: a try every 50 ms (~10 in 500 ms); random ~1: every ~100 ms (~5).
+      // random 0: a try every 50 ms (~10 in 500 ms); random ~1: every ~100 ms (~5). Timers only run
+      // late, never early, so a loaded machine can only lower the counts.
       assert.ok(polls >= fewest && polls <= most, `${polls} tries in 500 ms with random ${random()}`);
-      assert.ok(took <= 130, `the release was noticed after ${took} ms without pub/sub`);
+      assert.ok(took <= 200, `the release was noticed after ${took} ms without pub/sub`);
       await got.release();
       await cache.close();
     }

@@ -211,7 +211,7 @@ export function lockSuite(cfg: Config) {
       }
       samples.sort((a, b) => a - b);
       // Polling alone would take 50–100 ms; a wake-up takes a round trip or two.
-      assert.ok(samples[10]! < 20, `median hand-off ${samples[10]} ms`);
+      assert.ok(samples[10]! < 25, `median hand-off ${samples[10]} ms`);
     });
 
     test('LK5: a lease that runs out without a release is noticed by polling within about 100 ms', async () => {
@@ -266,15 +266,22 @@ export function lockSuite(cfg: Config) {
     test('LK7: with the store unreachable, acquiring fails with StoreUnavailableError in every mode', async () => {
       const chaos = chaosStore(store);
       for (const onStoreError of ['degrade', 'throw'] as const) {
-        const c = createCache({ store: chaos, onStoreError, commandTimeoutMs: 100 });
+        // A fresh cache per phase: each has its own circuit breaker, which opens after a run of
+        // failures (F2) and would otherwise answer for the store in the next phase.
+        const make = () => createCache({ store: chaos, onStoreError, commandTimeoutMs: 100 });
         const name = fresh('lk7');
+        let c = make();
         chaos.mode = 'fail';
         await assert.rejects(c.lock(name), StoreUnavailableError);
         assert.equal(await c.tryLock(name).catch((e) => e.constructor), StoreUnavailableError);
         await assert.rejects(c.readWriteLock(name).write(), StoreUnavailableError);
         await assert.rejects(c.semaphore(name, { permits: 2 }).acquire(), StoreUnavailableError);
+        await c.close();
+        c = make();
         chaos.mode = 'stall';
         await assert.rejects(c.lock(name), (e: unknown) => e instanceof StoreUnavailableError && (e.cause as LarderError).code === 'E_STORE_TIMEOUT');
+        await c.close();
+        c = make();
         chaos.mode = 'ok';
         const l = await c.lock(name);
         chaos.mode = 'fail';
@@ -363,7 +370,10 @@ export function lockSuite(cfg: Config) {
       await w.release();
       stop = true;
       await Promise.all(readers);
-      assert.ok(waited < 500, `writer waited ${waited} ms`);
+      // Without writer preference the overlapping readers would keep the writer out for its whole
+      // waitMs (3 s); with it, the writer is in once the readers inside drain (~10 ms, more on a
+      // loaded machine).
+      assert.ok(waited < 1500, `writer waited ${waited} ms`);
       assert.ok(reads > 20);
       assert.ok(!overlap, 'no reader while the writer held the lock');
     });
