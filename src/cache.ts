@@ -9,7 +9,11 @@
 
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
 import { runInContext as runWithContext, currentContext, contextUser, requireContext, type ContextInput } from './context.js';
-import { DecodeError, KeyError, LockTimeoutError, ValueError } from './errors.js';
+import { DecodeError, KeyError, LockTimeoutError, ValueError, isUnavailability } from './errors.js';
+import { entryExpiry, isEntry, readEntry, writeEntry } from './entry.js';
+import { PendingInvalidations } from './invalidations.js';
+import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
+import { Stampede, type Load } from './stampede.js';
 import { lockContext } from './locks/context.js';
 import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
 import { acquireMutex } from './locks/mutex.js';
@@ -61,8 +65,11 @@ export interface SetValueOptions extends ScopeOptions {
   expiresInSec?: number | null;
 }
 
-export interface GetValueOptions<T> extends SetValueOptions {
-  /** Called on a miss; its result is stored and returned (S3), once per key in flight (S4). */
+export interface GetValueOptions<T> extends SetValueOptions, StaleOptions {
+  /**
+   * Called on a miss; its result is stored and returned (S3), once per key in flight in this
+   * process (S4) and once per lease across processes (S5).
+   */
   generator?: () => T | Promise<T>;
 }
 
@@ -84,6 +91,10 @@ export class CacheCore {
   readonly events = new Emitter();
   readonly guard: StoreGuard;
   readonly flights = new SingleFlight();
+  /** Deletes that could not reach the store, retried when it answers again (F3). */
+  readonly invalidations: PendingInvalidations;
+  /** Cross-process leases for generator runs and background refreshes (S5–S7). */
+  readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
   readonly onClose = new Set<() => void | Promise<void>>();
   readonly #ownsStore: boolean;
@@ -113,7 +124,12 @@ export class CacheCore {
       policy: options.onStoreError,
       stats: this.stats,
       events: this.events,
+      breaker: options.circuitBreaker,
+      now: options.now,
     });
+    this.invalidations = new PendingInvalidations(this.store, this.guard);
+    this.guard.onRecovered = () => void this.invalidations.flush();
+    this.stampede = new Stampede(this);
     this.#unwatch = this.store.watch({ error: (err) => this.guard.report(err) });
     const max = options.maxValueBytes;
     const custom = options.codec;
@@ -135,10 +151,23 @@ export class CacheCore {
   /**
    * Decodes stored bytes. Bytes that fail to decode are a miss (C3): the failure is reported, and
    * the stored value is removed if it still holds the same bytes.
+   *
+   * Also a miss: a key whose delete is pending (F3: never serve what an invalidation that failed
+   * meant to remove; the retry is kicked off), and an entry with metadata (entry.ts) past its
+   * logical expiry, unless `stale` (S7: only the caller who asked for stale data gets it).
    */
-  decode(bytes: Buffer, physical: string | null, key: string): unknown | Miss {
+  decode(bytes: Buffer, physical: string | null, key: string, stale = false): unknown | Miss {
+    if (physical !== null && this.invalidations.size > 0 && this.invalidations.blocks(physical)) {
+      void this.invalidations.flush();
+      return MISS;
+    }
+    let stored = bytes;
+    if (isEntry(bytes)) {
+      if (!stale && this.options.now() >= entryExpiry(bytes)!) return MISS;
+      stored = readEntry(bytes)!.value;
+    }
     try {
-      return this.#decode(bytes);
+      return this.#decode(stored);
     } catch (cause) {
       const err = cause instanceof DecodeError ? cause : new DecodeError(`stored value of ${JSON.stringify(key)} could not be decoded`, { cause, key });
       this.guard.report(err);
@@ -165,6 +194,7 @@ export class CacheCore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const cleanup of this.onClose) await cleanup();
+      this.invalidations.close();
       this.guard.close();
       this.#unwatch();
       if (this.#ownsStore) await this.store.close();
@@ -315,21 +345,62 @@ export class Cache {
     const generator = opts?.generator;
     if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
     const ttlMs = generator === undefined ? null : this.core.ttlMs(opts?.expiresInSec);
+    const policy = stalePolicy(opts);
+    if (generator !== undefined && policy !== undefined && ttlMs !== null) {
+      // S6, S7: the entry's metadata decides (refresh.ts); without an expiry there is none to use.
+      const { store, guard } = this.core;
+      const bytes = await guard.read('GET', () => store.get(pk), null);
+      this.#count(bytes === null, key);
+      const decodeStale = (b: Buffer) => {
+        const v = this.core.decode(b, pk, key, true);
+        return v === MISS ? null : { value: v };
+      };
+      return readWithPolicy(this.core, policy, bytes, decodeStale, this.#load(pk, key, generator, ttlMs, policy));
+    }
     const hit = await this.#read(pk, key);
     if (hit !== MISS) return hit as T;
     if (generator === undefined) return undefined;
-    return this.core.flights.run(pk, async () => {
-      // Look again inside the flight: a flight that just finished may have stored the value
-      // between our first read and our joining (see single-flight.ts).
-      const again = await this.#read(pk, key, false);
-      if (again !== MISS) return again;
-      const value = await this.#generate(generator);
-      if (value !== undefined) {
-        const bytes = this.core.encode(value);
-        await this.core.guard.write('SET', () => this.core.store.set(pk, bytes, { ttlMs }));
-      }
-      return value;
-    }) as Promise<T | undefined>;
+    // Inside the flight, the stampede's claim looks again (a flight that just finished may have
+    // stored the value: see single-flight.ts) and takes the cross-process lease (S5).
+    return this.core.flights.run(pk, () => this.core.stampede.load(this.#load(pk, key, generator, ttlMs))) as Promise<T | undefined>;
+  }
+
+  /** A miss of `pk` as the stampede resolves it (S5): read again, generate, fill. */
+  #load<T>(pk: string, key: string, generator: () => T | Promise<T>, ttlMs: TtlMs, policy?: StalePolicy): Load<T> {
+    return {
+      pk,
+      read: async () => {
+        const v = await this.#read(pk, key, false);
+        return v === MISS ? null : { value: v };
+      },
+      generate: () => this.#generate(generator),
+      fill: (value, deltaMs) => this.#fill(pk, value, ttlMs, policy, deltaMs),
+    };
+  }
+
+  /**
+   * Writes a generator's result. With a stale policy (S6, S7) the value goes in the metadata
+   * envelope (entry.ts) and the store keeps it `graceMs` past its logical expiry.
+   */
+  async #fill(pk: string, value: unknown, ttlMs: TtlMs, policy: StalePolicy | undefined, deltaMs: number): Promise<void> {
+    let bytes = this.core.encode(value);
+    let storeTtl = ttlMs;
+    if (policy !== undefined && ttlMs !== null) {
+      bytes = writeEntry(bytes, this.core.options.now() + ttlMs, deltaMs);
+      storeTtl = ttlMs + policy.graceMs;
+    }
+    await this.core.guard.write('SET', () => this.core.store.set(pk, bytes, { ttlMs: storeTtl }));
+  }
+
+  #count(miss: boolean, key: string): void {
+    const { stats, events } = this.core;
+    if (miss) {
+      stats.store.misses++;
+      if (events.wantsMiss) events.emit('miss', { key, namespace: this.namespace });
+    } else {
+      stats.store.hits++;
+      if (events.wantsHit) events.emit('hit', { key, layer: 'store', namespace: this.namespace });
+    }
   }
 
   async #generate<T>(generator: () => T | Promise<T>): Promise<T> {
@@ -361,8 +432,9 @@ export class Cache {
       return physicalKey(scope, 'k', k);
     });
     if (physical.length === 0) return 0;
-    const { store, guard, events } = this.core;
-    const n = (await guard.write('DEL', () => store.delete(physical))) ?? 0;
+    const { events } = this.core;
+    // A delete that cannot reach the store is remembered and retried (F3).
+    const n = await this.core.invalidations.delete(physical);
     if (events.wantsInvalidate) events.emit('invalidate', { keys: list, namespace: scope.namespace, reason: 'delete' });
     return n;
   }
@@ -454,10 +526,7 @@ export class Cache {
   async deleteKeys(pattern: string, opts?: ScopeOptions): Promise<number> {
     validatePattern(pattern);
     const scope = this.scope(opts);
-    let deleted = 0;
-    await this.#scanMatching(scope, 'k', scope.user, pattern, async (batch) => {
-      deleted += await this.#deleteBatch(batch.map((b) => b.physical));
-    });
+    const deleted = await this.#invalidateMatching(scope, 'k', scope.user, pattern, () => true);
     const { events } = this.core;
     if (events.wantsInvalidate) events.emit('invalidate', { pattern, namespace: scope.namespace, reason: 'pattern' });
     return deleted;
@@ -479,11 +548,7 @@ export class Cache {
     }
     const scope: KeyScope = { namespace: this.namespace, user: user ?? null, shared: false };
     const keep = this.core.options.persistentKeys.map((p) => compilePattern('', 'k', undefined, p));
-    let deleted = 0;
-    await this.#scanMatching(scope, 'kmdp', user, '', async (batch) => {
-      const doomed = batch.filter((b) => b.space !== 'k' || !keep.some((p) => p.matches(b.name))).map((b) => b.physical);
-      deleted += await this.#deleteBatch(doomed);
-    });
+    const deleted = await this.#invalidateMatching(scope, 'kmdp', user, '', (b) => b.space !== 'k' || !keep.some((p) => p.matches(b.name)));
     if (user === undefined) {
       // Fills of documents in flight must not be served (D2); process memos everywhere go too (X3).
       await Promise.all([bumpDocumentEpoch(this, scope.namespace), clearProcessCaches(this, scope.namespace)]);
@@ -493,10 +558,49 @@ export class Cache {
     return deleted;
   }
 
-  async #deleteBatch(physical: string[]): Promise<number> {
-    if (physical.length === 0) return 0;
-    const { store, guard } = this.core;
-    return (await guard.write('DEL', () => store.delete(physical))) ?? 0;
+  /**
+   * Deletes what a scan of the pattern finds and `filter` keeps. If the store is unavailable, the
+   * deletes that failed and the pattern itself are remembered and retried (F3): until then, no
+   * read of a matching key is served from the store.
+   */
+  async #invalidateMatching(
+    scope: KeyScope,
+    spaces: string,
+    user: string | null | undefined,
+    pattern: string,
+    filter: (b: { physical: string; name: string; space: Space }) => boolean,
+  ): Promise<number> {
+    let deleted = 0;
+    let complete: boolean;
+    try {
+      complete = await this.#scanMatching(scope, spaces, user, pattern, async (batch) => {
+        deleted += await this.core.invalidations.delete(batch.filter(filter).map((b) => b.physical));
+      });
+    } catch (err) {
+      if (isUnavailability(err)) this.#rememberPattern(scope, spaces, user, pattern, filter);
+      throw err;
+    }
+    if (!complete) this.#rememberPattern(scope, spaces, user, pattern, filter);
+    return deleted;
+  }
+
+  #rememberPattern(
+    scope: KeyScope,
+    spaces: string,
+    user: string | null | undefined,
+    pattern: string,
+    filter: (b: { physical: string; name: string; space: Space }) => boolean,
+  ): void {
+    const prefix = scopePrefix(scope);
+    const compiled = compilePattern(prefix, spaces, user, pattern);
+    this.core.invalidations.addPattern({
+      glob: compiled.glob,
+      matches: (physical) => {
+        const p = parseKey(prefix, physical);
+        return p !== null && spaces.includes(p.space) && (user === undefined || p.user === user)
+          && compiled.matches(p.name) && filter({ physical, name: p.name, space: p.space });
+      },
+    });
   }
 
   /**
@@ -509,7 +613,7 @@ export class Cache {
     user: string | null | undefined,
     pattern: string,
     onBatch: (batch: Array<{ physical: string; name: string; space: Space }>) => void | Promise<void>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const prefix = scopePrefix(scope);
     const compiled = compilePattern(prefix, spaces, user, pattern);
     const { store, guard } = this.core;
@@ -518,7 +622,9 @@ export class Cache {
     try {
       for (;;) {
         const step = await guard.read('SCAN', () => iterator.next(), MISS);
-        if (step === MISS || step.done) break;
+        // MISS: the store failed and the degrade policy ended the scan early.
+        if (step === MISS) return false;
+        if (step.done) break;
         const batch: Array<{ physical: string; name: string; space: Space }> = [];
         for (const physical of step.value) {
           if (seen.has(physical)) continue;
@@ -534,6 +640,7 @@ export class Cache {
     } finally {
       await iterator.return?.();
     }
+    return true;
   }
 
   // ---------------------------------------------------------------- hashes (H)
@@ -728,13 +835,8 @@ export class Cache {
    */
   async deleteEntries(space: 'm' | 'd', prefix: string, opts: { shared?: boolean }, filter?: (name: string) => boolean): Promise<number> {
     const scope: KeyScope = { namespace: this.namespace, user: null, shared: opts.shared ?? false };
-    let deleted = 0;
-    // A `*` in the prefix widens the SCAN glob; the exact test below narrows it again.
-    await this.#scanMatching(scope, space, undefined, prefix, async (batch) => {
-      const doomed = batch.filter((b) => b.name.startsWith(prefix) && (filter === undefined || filter(b.name))).map((b) => b.physical);
-      deleted += await this.#deleteBatch(doomed);
-    });
-    return deleted;
+    // A `*` in the prefix widens the SCAN glob; the exact test narrows it again.
+    return this.#invalidateMatching(scope, space, undefined, prefix, (b) => b.name.startsWith(prefix) && (filter === undefined || filter(b.name)));
   }
 
   // ---------------------------------------------------------------- documents (D)

@@ -11,8 +11,16 @@
  *
  * Timeouts use one shared coarse timer instead of a timer per call: a call costs a Set insert and
  * delete, and a late call is failed within `commandTimeoutMs` plus one tick of the timer.
+ *
+ * A circuit breaker (breaker.ts) sits in front of every call: after repeated unavailability it
+ * fails calls at once, without touching the store, and lets one probe through per cooldown. The
+ * guard also remembers whether the last call failed (`healthy`), so that one cache call that has
+ * already met a dead store does not pay the timeout again on its next store call (a generator
+ * fill after a failed read, say), and tells `onRecovered` when the store answers again (F3: failed
+ * invalidations are retried then).
  */
 
+import { CircuitBreaker, type BreakerOptions } from './breaker.js';
 import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from './errors.js';
 import type { Emitter, CacheStats } from './observability.js';
 
@@ -88,14 +96,47 @@ export class StoreGuard {
   readonly #policy: StoreErrorPolicy;
   readonly #stats: CacheStats;
   readonly #events: Emitter;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #slowMs: number;
+  #failing = 0;
   closed = false;
+  /** Called when a store call succeeds after one or more unavailability failures (F3 retries). */
+  onRecovered: (() => void) | undefined;
 
-  /** `bounded: false` for stores that answer synchronously (the embedded one): no timer needed. */
-  constructor(opts: { timeoutMs: number; bounded: boolean; policy: StoreErrorPolicy; stats: CacheStats; events: Emitter }) {
+  /**
+   * `bounded: false` for stores that bound their own calls or answer synchronously: no timer needed.
+   * `breaker: false` turns the circuit breaker off; `now` is its clock.
+   */
+  constructor(opts: {
+    timeoutMs: number;
+    bounded: boolean;
+    policy: StoreErrorPolicy;
+    stats: CacheStats;
+    events: Emitter;
+    breaker?: BreakerOptions | false;
+    now?: () => number;
+  }) {
     this.#deadlines = opts.bounded ? new Deadlines(opts.timeoutMs) : undefined;
     this.#policy = opts.policy;
     this.#stats = opts.stats;
     this.#events = opts.events;
+    this.#breaker = opts.breaker ? new CircuitBreaker(opts.breaker, opts.now ?? Date.now) : undefined;
+    this.#slowMs = opts.timeoutMs / 2;
+  }
+
+  /** The policy calls that fail for unavailability follow (F2). */
+  get policy(): StoreErrorPolicy {
+    return this.#policy;
+  }
+
+  /** False from an unavailability failure until the next call that reaches the store. */
+  get healthy(): boolean {
+    return this.#failing === 0;
+  }
+
+  /** 'closed', 'open' or 'half-open'; 'closed' when the breaker is off. */
+  get breakerState(): 'closed' | 'open' | 'half-open' {
+    return this.#breaker?.state ?? 'closed';
   }
 
   /** Runs a read; on unavailability in degrade mode resolves to `fallback`. */
@@ -120,7 +161,7 @@ export class StoreGuard {
 
   /** Runs a call that must never be faked (incr, locks): every failure is thrown. */
   strict<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return this.#run(what, op);
+    return this.#run(what, op, false);
   }
 
   /** Counts and emits an error that did not come from a store call (a decode failure, say). */
@@ -130,15 +171,53 @@ export class StoreGuard {
     this.#events.emit('error', err);
   }
 
-  async #run<T>(what: string, op: () => Promise<T>): Promise<T> {
+  /**
+   * `admit: false` (strict calls: incr, locks, retried invalidations) bypasses the open breaker:
+   * those calls must give the store's true answer and are never degraded, so they always ask the
+   * store (bounded by the timeout); their outcomes still count, and a success closes the breaker.
+   */
+  async #run<T>(what: string, op: () => Promise<T>, admit = true): Promise<T> {
     if (this.closed) throw new ClosedError();
+    let probe = false;
+    if (admit && this.#breaker !== undefined) {
+      const admitted = this.#breaker.admit();
+      if (admitted instanceof StoreUnavailableError) {
+        this.report(admitted);
+        throw admitted;
+      }
+      probe = admitted.probe;
+    }
+    const started = this.#breaker === undefined ? 0 : performance.now();
+    let value: T;
     try {
       const p = op();
-      return await (this.#deadlines ? this.#deadlines.bound(p, what) : p);
+      value = await (this.#deadlines ? this.#deadlines.bound(p, what) : p);
     } catch (raw) {
       const err = normalise(raw, what);
+      if (isUnavailability(err)) {
+        this.#failing++;
+        // Only failures that made the caller wait count toward opening the breaker: a store that
+        // refuses at once (a Redis client reconnecting) costs nothing to ask, and asking it is
+        // how recovery is noticed at once. A failed probe always re-opens.
+        if (probe || err instanceof StoreTimeoutError || performance.now() - started >= this.#slowMs) this.#breaker?.failure(probe);
+      } else if (err instanceof ClosedError) {
+        this.#breaker?.release(probe);
+      } else {
+        // The store answered (with an error of its own): it is there.
+        this.#answered(probe);
+      }
       this.report(err);
       throw err;
+    }
+    this.#answered(probe);
+    return value;
+  }
+
+  #answered(probe: boolean): void {
+    this.#breaker?.success(probe);
+    if (this.#failing !== 0) {
+      this.#failing = 0;
+      this.onRecovered?.();
     }
   }
 

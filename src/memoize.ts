@@ -55,7 +55,8 @@ function memoName(fn: unknown, name: unknown, what: string): string {
 
 /**
  * One memoised call: read `m/<name>/<digest>`; on a miss, run the function once per key in flight
- * in this process (S4) and store what it returns unless that is `undefined` (M2). A stored `null`
+ * in this process (S4) and once per lease across processes (S5), and store what it returns unless
+ * that is `undefined` (M2). A stored `null`
  * is a hit: the store's "no such key" and a cached null are different answers, so no EXISTS
  * round trip is needed (Frappe needs one).
  */
@@ -88,18 +89,25 @@ async function memoCall(
   };
   const first = await read(true);
   if (first.hit) return first.value;
-  return core.flights.run(pk, async () => {
-    // Look again inside the flight (see single-flight.ts): a flight that just ended may have stored it.
-    const again = await read(false);
-    if (again.hit) return again.value;
-    core.stats.generatorRuns++;
-    const value = await fn.apply(thisArg, args);
-    if (value !== undefined) {
-      const bytes = core.encode(value);
-      await core.guard.write('SET', () => core.store.set(pk, bytes, { ttlMs }));
-    }
-    return value;
-  });
+  // Inside the flight, the stampede (S5) looks again (a flight that just ended may have stored
+  // it: see single-flight.ts) and takes the cross-process lease before running the function.
+  return core.flights.run(pk, () =>
+    core.stampede.load({
+      pk,
+      read: async () => {
+        const again = await read(false);
+        return again.hit ? { value: again.value } : null;
+      },
+      generate: async () => {
+        core.stats.generatorRuns++;
+        return await fn.apply(thisArg, args);
+      },
+      fill: async (value) => {
+        const bytes = core.encode(value);
+        await core.guard.write('SET', () => core.store.set(pk, bytes, { ttlMs }));
+      },
+    }),
+  );
 }
 
 /** Deletes every entry `<name>/<digest>` of the namespace (or the shared space), in every user scope. */

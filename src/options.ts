@@ -4,6 +4,7 @@
  */
 
 import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
+import { BREAKER_DEFAULTS, type BreakerOptions } from './breaker.js';
 import type { Codec } from './codec.js';
 import { validateScopePart } from './keys.js';
 import type { Store } from './stores/store.js';
@@ -68,6 +69,12 @@ export interface CacheOptions {
   maxValueBytes?: number;
   /** Lease of a cross-process generator run (S5). Default 10_000. */
   leaseMs?: number;
+  /**
+   * The circuit breaker in front of the store (F2): after `failures` unavailability failures in a
+   * row (default 5), calls fail at once with StoreUnavailableError for `cooldownMs` (default 250),
+   * then one probe call goes through. `false` turns it off.
+   */
+  circuitBreaker?: false | Partial<BreakerOptions>;
   /** Clock in ms, injectable for tests (XFetch, leases). Default `Date.now`. */
   now?: () => number;
   /** Randomness in [0, 1), injectable for tests (XFetch, jitter). Default `Math.random`. */
@@ -86,6 +93,7 @@ export interface ResolvedOptions {
   memory: MemoryLimits;
   maxValueBytes: number;
   leaseMs: number;
+  circuitBreaker: false | BreakerOptions;
   now: () => number;
   random: () => number;
 }
@@ -102,7 +110,7 @@ export const DEFAULTS = {
 
 const KNOWN = new Set([
   'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
-  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'now', 'random',
+  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'circuitBreaker', 'now', 'random',
 ]);
 
 function fail(option: string, why: string): never {
@@ -218,6 +226,17 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const maxValueBytes = o.maxValueBytes === undefined ? DEFAULTS.maxValueBytes : positiveNumber('maxValueBytes', o.maxValueBytes, true);
   const leaseMs = o.leaseMs === undefined ? DEFAULTS.leaseMs : positiveNumber('leaseMs', o.leaseMs);
+  let circuitBreaker: false | BreakerOptions = { ...BREAKER_DEFAULTS };
+  if (o.circuitBreaker === false) circuitBreaker = false;
+  else if (o.circuitBreaker !== undefined) {
+    if (!isPlainObject(o.circuitBreaker)) fail('circuitBreaker', 'must be false or { failures?, cooldownMs? }');
+    for (const k of Object.keys(o.circuitBreaker)) {
+      if (k !== 'failures' && k !== 'cooldownMs') fail(`circuitBreaker.${k}`, 'is not a circuit breaker option');
+    }
+    const b = o.circuitBreaker;
+    if (b.failures !== undefined) circuitBreaker.failures = positiveNumber('circuitBreaker.failures', b.failures, true);
+    if (b.cooldownMs !== undefined) circuitBreaker.cooldownMs = positiveNumber('circuitBreaker.cooldownMs', b.cooldownMs);
+  }
   if (o.now !== undefined && typeof o.now !== 'function') fail('now', 'must be a function returning milliseconds');
   if (o.random !== undefined && typeof o.random !== 'function') fail('random', 'must be a function returning a number in [0, 1)');
 
@@ -233,6 +252,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     memory,
     maxValueBytes,
     leaseMs,
+    circuitBreaker,
     now: o.now ?? Date.now,
     random: o.random ?? Math.random,
   };
