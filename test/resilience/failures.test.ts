@@ -1,0 +1,155 @@
+// F2 (circuit breaker) and F3 (failed invalidations remembered, retried before reads) in one
+// process, over the embedded store wrapped in the chaos store; time is injected.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createCache, StoreUnavailableError, StoreTimeoutError } from '../../src/index.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { chaosStore } from '../support/chaos-store.js';
+
+function setup(extra: Record<string, unknown> = {}) {
+  const clock = { t: 1_700_000_000_000 };
+  const inner = new MemoryStore({ now: () => clock.t });
+  const store = chaosStore(inner);
+  const cache = createCache({ store, now: () => clock.t, commandTimeoutMs: 40, ...extra });
+  return { clock, store, inner, cache };
+}
+
+describe('F2: circuit breaker', () => {
+  test('F2: after 5 timeouts in a row the breaker opens: calls fail at once without calling the store, then one probe per cooldown, closing on success', async () => {
+    const { clock, store, cache } = setup({ circuitBreaker: { failures: 5, cooldownMs: 1000 }, onStoreError: 'throw' });
+    await cache.setValue('k', 'v');
+    store.mode = 'stall';
+    for (let i = 0; i < 5; i++) await assert.rejects(cache.getValue('k'), StoreTimeoutError);
+    assert.equal(cache.core.guard.breakerState, 'open');
+    const before = store.totalCalls();
+    const t0 = performance.now();
+    await assert.rejects(cache.getValue('k'), (e: unknown) => e instanceof StoreUnavailableError && /circuit breaker/.test(e.message));
+    assert.ok(performance.now() - t0 < 20, 'fails fast, without waiting for the timeout');
+    assert.equal(store.totalCalls(), before, 'the store was not called');
+    clock.t += 1000;
+    assert.equal(cache.core.guard.breakerState, 'half-open');
+    // The probe still meets a stalled store: it waits out its timeout, the breaker opens again.
+    const probe = cache.getValue('k');
+    await assert.rejects(cache.getValue('k'), /circuit breaker/, 'only one probe at a time');
+    await assert.rejects(probe, StoreTimeoutError);
+    assert.equal(cache.core.guard.breakerState, 'open');
+    store.mode = 'ok';
+    await assert.rejects(cache.getValue('k'), /circuit breaker/, 'still open until the next cooldown ends');
+    clock.t += 1000;
+    assert.equal(await cache.getValue('k'), 'v', 'the probe succeeds');
+    assert.equal(cache.core.guard.breakerState, 'closed');
+    assert.equal(await cache.getValue('k'), 'v');
+  });
+
+  test('F2: a store that refuses at once does not open the breaker, so its recovery is seen by the very next call', async () => {
+    const { store, cache } = setup();
+    await cache.setValue('k', 'v');
+    store.mode = 'fail';
+    for (let i = 0; i < 20; i++) assert.equal(await cache.getValue('k'), undefined);
+    assert.equal(cache.core.guard.breakerState, 'closed');
+    store.mode = 'ok';
+    assert.equal(await cache.getValue('k'), 'v');
+  });
+
+  test("F2: in 'degrade' mode an open breaker reads as a miss, serves generators and drops writes; incr and locks still ask the store", async () => {
+    const { store, cache } = setup({ circuitBreaker: { failures: 2, cooldownMs: 60_000 } });
+    store.mode = 'stall';
+    await cache.getValue('a');
+    await cache.getValue('a');
+    assert.equal(cache.core.guard.breakerState, 'open');
+    const calls = store.totalCalls();
+    assert.equal(await cache.getValue('a', { generator: () => 'gen' }), 'gen');
+    await cache.setValue('a', 1);
+    assert.equal(store.totalCalls(), calls, 'nothing reached the store');
+    store.mode = 'ok';
+    assert.equal(await cache.incr('n'), 1, 'strict calls bypass the breaker (F5: never faked, always asked)');
+    assert.equal(cache.core.guard.breakerState, 'closed', 'and their success closes it');
+  });
+
+  test('F2: circuitBreaker option is validated; false turns the breaker off', () => {
+    assert.throws(() => createCache({ circuitBreaker: { failures: 0 } }), /circuitBreaker.failures/);
+    assert.throws(() => createCache({ circuitBreaker: { cooldownMs: -1 } }), /circuitBreaker.cooldownMs/);
+    assert.throws(() => createCache({ circuitBreaker: { other: 1 } as never }), /circuitBreaker.other/);
+    assert.throws(() => createCache({ circuitBreaker: true as never }), /circuitBreaker/);
+    const c = createCache({ circuitBreaker: false });
+    assert.equal(c.core.options.circuitBreaker, false);
+  });
+});
+
+describe('F3: failed invalidations', () => {
+  test('F3: a deleteValue that could not reach the store is retried when it returns, and the old value is never read meanwhile', async () => {
+    const { store, inner, cache } = setup();
+    await cache.setValue('price', 100);
+    await cache.setValue('other', 1);
+    const pending: unknown[] = [];
+    cache.core.invalidations.onPending((e) => pending.push(e));
+    store.mode = 'fail';
+    assert.equal(await cache.deleteValue('price'), 0);
+    assert.equal(pending.length, 1, 'the near cache hears of it at once');
+    assert.equal(cache.core.invalidations.size, 1);
+    store.mode = 'ok';
+    // The store is back but the delete has not been retried yet: the old value is still stored…
+    assert.equal(await inner.get(cache.key('price', undefined)).then((b) => b !== null), true);
+    // …and is not served.
+    assert.equal(await cache.getValue('price'), undefined);
+    assert.equal(await cache.core.invalidations.flush(), true);
+    assert.equal(await inner.get(cache.key('price', undefined)), null, 'the delete was retried');
+    assert.equal(await cache.getValue('other'), 1);
+    await cache.setValue('price', 200);
+    assert.equal(await cache.getValue('price'), 200, 'a new write after the retry is served');
+  });
+
+  test("F3: in 'throw' mode the failed delete throws and is still remembered", async () => {
+    const { store, cache } = setup({ onStoreError: 'throw' });
+    await cache.setValue('k', 1);
+    store.mode = 'fail';
+    await assert.rejects(cache.deleteValue('k'), StoreUnavailableError);
+    store.mode = 'ok';
+    assert.equal(await cache.getValue('k'), undefined);
+  });
+
+  test('F3: a deleteKeys whose scan failed is remembered as a pattern: matching keys read as misses until a full retry deleted them', async () => {
+    const { store, inner, cache } = setup();
+    await cache.setMany([['item_price::A', 1], ['item_price::B', 2], ['item_name::A', 'x']]);
+    store.mode = 'fail';
+    await cache.deleteKeys('item_price::');
+    store.mode = 'ok';
+    assert.deepEqual(await cache.getMany(['item_price::A', 'item_price::B', 'item_name::A']), [undefined, undefined, 'x']);
+    assert.equal(await cache.core.invalidations.flush(), true);
+    assert.equal(await inner.get(cache.key('item_price::B', undefined)), null);
+    assert.deepEqual(await cache.getKeys('item_'), ['item_name::A']);
+  });
+
+  test('F3: a clearCache that failed is retried: memoised results go too, persistent keys and other namespaces stay', async () => {
+    const { store, cache } = setup({ persistentKeys: ['keep'] });
+    const other = cache.forNamespace('other');
+    let runs = 0;
+    const memo = cache.memoize(async function rate() {
+      return ++runs;
+    });
+    await memo();
+    await cache.setValue('keep', 'k');
+    await cache.setValue('drop', 'd');
+    await other.setValue('drop', 'o');
+    store.mode = 'fail';
+    await cache.clearCache();
+    store.mode = 'ok';
+    assert.equal(await cache.getValue('drop'), undefined);
+    assert.equal(await memo(), 2, 'the memoised result is not served');
+    assert.equal(await cache.core.invalidations.flush(), true);
+    assert.equal(await cache.getValue('keep'), 'k');
+    assert.equal(await other.getValue('drop'), 'o');
+  });
+
+  test('F3: pending deletes are retried on their own as soon as a store call succeeds again', async () => {
+    const { store, inner, cache } = setup();
+    await cache.setValue('a', 1);
+    store.mode = 'fail';
+    await cache.deleteValue('a');
+    store.mode = 'ok';
+    await cache.exists('unrelated'); // any successful call tells the guard the store is back
+    await cache.core.invalidations.flush(); // joins the retry the recovery started
+    assert.equal(cache.core.invalidations.size, 0);
+    assert.equal(await inner.get(cache.key('a', undefined)), null);
+  });
+});
