@@ -93,3 +93,39 @@ test('F2, F3, F4: redis-server killed for 3 s under load from 2 processes: no de
   await Promise.all(children.map((c) => new Promise((r) => c.proc.once('exit', r))));
   await cache.close();
 });
+
+test('F2, F3, F4: redis-server stalled (SIGSTOP: connections accepted, nothing answered) for 3 s under load from 2 processes: same guarantees, the breaker keeps calls from waiting', async (t) => {
+  const server = await startRedis();
+  servers.push(server);
+  const cache = createCache({ store: server.url });
+  await cache.setMany(Array.from({ length: VICTIMS }, (_, i) => [`victim:${i}`, 'old'] as [string, unknown]), { expiresInSec: null });
+
+  const children: Child[] = [0, 1].map((i) => spawnFixture('chaos-load.ts', [server.url, String(COMMAND_TIMEOUT_MS), `stall${i}`]));
+  await Promise.all(children.map((c) => c.next('ready')));
+  await sleep(500); // steady load before the stall
+
+  server.process.kill('SIGSTOP');
+  const downAt = Date.now();
+  await sleep(300);
+  children[0]!.send({ type: 'delete-victims', n: VICTIMS });
+  const deleted = await children[0]!.next<{ pending: number; ms: number }>('deleted');
+  assert.ok(deleted.pending > 0, 'the deletes timed out and are remembered');
+  assert.ok(deleted.ms < COMMAND_TIMEOUT_MS + 50, `the delete gave up within the timeout (${deleted.ms.toFixed(0)} ms)`);
+  await sleep(Math.max(0, downAt + 3000 - Date.now()));
+  server.process.kill('SIGCONT');
+  const upAt = Date.now();
+  await sleep(1500); // load after the recovery
+
+  for (const c of children) c.send({ type: 'report' });
+  const reports = await Promise.all(children.map((c) => c.next<Report>('report')));
+  t.diagnostic(summary(reports, upAt));
+  checkReports(reports, upAt, 'stall');
+  assert.equal(reports[0]!.staleVictimReads, 0, 'the deleting process never read an old victim value');
+  assert.equal(reports[0]!.pending, 0, 'the deletes were retried');
+  const after = await cache.getMany(Array.from({ length: VICTIMS }, (_, i) => `victim:${i}`));
+  assert.ok(after.every((v) => v === undefined), 'every victim is deleted on the server');
+
+  for (const c of children) c.send({ type: 'stop' });
+  await Promise.all(children.map((c) => new Promise((r) => c.proc.once('exit', r))));
+  await cache.close();
+});
