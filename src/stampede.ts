@@ -8,10 +8,10 @@
  *     (`SET <lease> <token> NX PX leaseMs`, the lease key being the value key's sibling in space
  *     `S`, so one slot); else learn how long the current holder's lease has left.
  *  2. The holder runs the generator, writes the value, then releases the lease (compare-token
- *     delete) and publishes "landed" (the value's physical key) on the namespace's channel
- *     (`lr:<ns>:landed`, under the tenant prefix, so a per-tenant ACL covers it: K5). Release and
- *     publish are one script; the value is written first, so a waiter woken by the message, or one
- *     that finds the lease gone, always finds the value.
+ *     delete) and, if a waiter marked the lease, publishes "landed" (the value's physical key) on
+ *     the namespace's channel (`lr:<ns>:landed`, under the tenant prefix, so a per-tenant ACL
+ *     covers it: K5). Release and publish are one script; the value is written first, so a waiter
+ *     woken by the message, or one that finds the lease gone, always finds the value.
  *  3. Waiters join the channel (one subscription per namespace per process, fanned out by key to
  *     the local waiters), wait for the subscription to be active, claim again (the value may have
  *     landed meanwhile), then sleep until woken or the next poll: 50–100 ms, jittered with
@@ -40,7 +40,9 @@ const POLL_MIN_MS = 50;
 const POLL_MAX_MS = 100;
 
 /**
- * Takes the lease unless the value is there.
+ * Takes the lease unless the value is there. A caller that finds the lease held marks it as
+ * waited on (one byte appended to the holder's token, TTL kept), so the holder publishes "landed"
+ * only when someone listens: an uncontended miss costs no pub/sub traffic at all.
  *   KEYS[1]  the value key, KEYS[2]  the lease key (its sibling, same slot)
  *   ARGV[1]  token, ARGV[2]  lease ms, ARGV[3]  '1': answer "present" if the value key exists;
  *            '0': ignore the value (it is there but stale, and we mean to refresh it)
@@ -51,43 +53,55 @@ export const claimLease: Script = {
   lua: `
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+local held = redis.call('GET', KEYS[2])
+if #held == #ARGV[1] then redis.call('SETRANGE', KEYS[2], #held, 'w') end
 return {0, redis.call('PTTL', KEYS[2])}`,
   local(data, keys, args) {
     if (String(args[2]) === '1' && data.exists(keys[0]!)) return [1];
     const lease = keys[1]!;
-    if (!data.exists(lease)) {
-      data.set(lease, Buffer.from(String(args[0])), Number(args[1]));
+    const token = String(args[0]);
+    const held = data.get(lease);
+    if (held === null) {
+      data.set(lease, Buffer.from(token), Number(args[1]));
       return [2];
     }
+    if (held.length === Buffer.byteLength(token)) data.set(lease, Buffer.concat([held, Buffer.from('w')]), 'keep');
     return [0, data.pttl(lease)];
   },
 };
 
 /**
- * Ends a lease and tells waiters the value landed.
+ * Ends a lease and, if anyone waited on it, tells them the value landed.
  *   KEYS[1]  the lease key
  *   ARGV[1]  token, ARGV[2]  channel, ARGV[3]  message (the value's physical key)
- *   reply    1 if the lease was still ours and is deleted, else 0; the message is published either way
+ *   reply    1 if the lease was still ours and is deleted, else 0. The message is published if the
+ *            lease was marked as waited on, and also when it was no longer ours (we cannot know).
  */
 export const releaseLease: Script = {
   name: 'stampede-release',
   lua: `
+local held = redis.call('GET', KEYS[1])
 local mine = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local waited = 1
+if held and string.sub(held, 1, #ARGV[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   mine = 1
+  if #held == #ARGV[1] then waited = 0 end
 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if waited == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return mine`,
   local(data, keys, args) {
     const lease = keys[0]!;
+    const token = Buffer.from(String(args[0]));
+    const held = data.get(lease);
     let mine = 0;
-    const current = data.get(lease);
-    if (current !== null && current.toString() === String(args[0])) {
+    let waited = true;
+    if (held !== null && held.length >= token.length && held.subarray(0, token.length).equals(token)) {
       data.del(lease);
       mine = 1;
+      waited = held.length > token.length;
     }
-    data.publish(String(args[1]), Buffer.isBuffer(args[2]) ? args[2] : Buffer.from(String(args[2])));
+    if (waited) data.publish(String(args[1]), Buffer.isBuffer(args[2]) ? args[2] : Buffer.from(String(args[2])));
     return mine;
   },
 };
