@@ -9,19 +9,23 @@ import { claimLease, landedChannel, releaseLease } from '../../src/stampede.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { createRedisStore } from '../../src/stores/redis.js';
 import { chaosStore } from '../support/chaos-store.js';
+import { startCluster, type RedisCluster } from '../support/cluster.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 let server: RedisServer;
+let cluster: RedisCluster;
 before(async () => {
-  server = await startRedis();
+  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
 });
 after(async () => {
-  await server.stop();
+  await Promise.all([server?.stop(), cluster?.stop()]);
 });
 
 const envs: Array<{ name: string; make: () => Store }> = [
   { name: 'embedded store', make: () => new MemoryStore() },
   { name: 'Redis store', make: () => createRedisStore(server.url, { commandTimeoutMs: 1000 }) },
+  // K5: value key and lease key share a slot; PUBLISH from a script reaches subscribers on any node.
+  { name: 'Redis Cluster store', make: () => createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 }) },
 ];
 
 for (const env of envs) {
