@@ -47,6 +47,23 @@ export interface RedisStoreOptions {
 /** Keys per MGET/UNLINK command: large lists are split, and the parts are sent together. */
 const CHUNK = 1024;
 
+/** Pause before resending a multi-key command a slot migration refused with TRYAGAIN. */
+const TRYAGAIN_PAUSE_MS = 5;
+/** A pattern scan over a cluster whose slots keep moving gives up after this many passes. */
+const MAX_SCAN_PASSES = 200;
+/** Pause between two scan passes while a slot migration is in progress. */
+const SCAN_PASS_PAUSE_MS = 20;
+
+/**
+ * TRYAGAIN: a multi-key command (MGET, UNLINK, a lock script) whose keys a slot migration has split
+ * between two nodes. The command did not run anywhere. ioredis resends it at once up to its
+ * redirection limit, which a migration of a few hundred milliseconds easily outlasts; the error
+ * then reads "Too many Cluster redirections. Last error: ReplyError: TRYAGAIN ...".
+ */
+function isTryAgain(err: unknown): boolean {
+  return err instanceof Error && /\bTRYAGAIN\b/.test(err.message);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -663,6 +680,25 @@ export class RedisStore implements Store {
     return this.closed ? Promise.reject(new ClosedError('the store is closed')) : Promise.resolve(value);
   }
 
+  /**
+   * Sends one multi-key command, and sends it again after a short pause while a slot migration
+   * answers TRYAGAIN (it ran nowhere, so this is not a replay), as long as the caller's deadline is
+   * not close: a resend never starts after the caller was told the call failed (F4).
+   */
+  private tryAgain<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.isCluster) return call();
+    const until = performance.now() + this.timeoutMs - 2 * TRYAGAIN_PAUSE_MS;
+    const attempt = (): Promise<T> =>
+      call().catch((err: unknown) => {
+        if (!isTryAgain(err) || this.closed || performance.now() + TRYAGAIN_PAUSE_MS >= until) throw err;
+        return new Promise<void>((r) => setTimeout(r, TRYAGAIN_PAUSE_MS)).then(() => {
+          if (this.closed || performance.now() >= until) throw err;
+          return attempt();
+        });
+      });
+    return attempt();
+  }
+
   /** Positions of `keys` grouped by slot; on a standalone server, one group. */
   private groups(keys: readonly string[]): number[][] {
     if (!this.isCluster) return [keys.map((_, i) => i)];
@@ -709,7 +745,7 @@ export class RedisStore implements Store {
         continue;
       }
       const groupKeys = group.map((i) => keys[i]!);
-      this.exec('MGET', () => this.client.mgetBuffer(groupKeys)).then(
+      this.exec('MGET', () => this.tryAgain(() => this.client.mgetBuffer(groupKeys))).then(
         (values) => {
           for (let j = 0; j < group.length; j++) settleWaiters(waiters[group[j]!]!, values[j] ?? null);
         },
@@ -727,7 +763,7 @@ export class RedisStore implements Store {
       Promise.all(
         this.groups(keys).flatMap((group) =>
           chunks(group, CHUNK).map((part) =>
-            this.client.mgetBuffer(part.map((i) => keys[i]!)).then((values) => {
+            this.tryAgain(() => this.client.mgetBuffer(part.map((i) => keys[i]!))).then((values) => {
               for (let j = 0; j < part.length; j++) out[part[j]!] = values[j] ?? null;
             }),
           ),
@@ -777,7 +813,7 @@ export class RedisStore implements Store {
     return this.exec('UNLINK', () =>
       Promise.all(
         this.groups(keys).flatMap((group) =>
-          chunks(group, CHUNK).map((part) => this.client.unlink(part.map((i) => keys[i]!))),
+          chunks(group, CHUNK).map((part) => this.tryAgain(() => this.client.unlink(part.map((i) => keys[i]!)))),
         ),
       ),
     ).then((counts) => counts.reduce((a, b) => a + b, 0));
@@ -894,24 +930,63 @@ export class RedisStore implements Store {
 
   // --- scan ----------------------------------------------------------------------------------
 
-  /** P2: SCAN with MATCH/COUNT, never KEYS; on a cluster, every master in turn. */
+  /**
+   * P2: SCAN with MATCH/COUNT, never KEYS; on a cluster, every master in turn.
+   *
+   * On a cluster a key may move between masters while they are scanned (a reshard): scanned on its
+   * new node before it arrived and on its old node after it left, it would be missed. So the slot
+   * layout (every master's own slots, with the `[slot->-id]` / `[slot-<-id]` markers of a migration
+   * in progress) is read before and after each pass, and the pass is repeated while a migration is
+   * in progress or the layout changed. Keys may then be yielded more than once; callers dedupe.
+   */
   async *scan(match: string, count = 100): AsyncIterable<string[]> {
     await this.exec('CONNECT', () => Promise.resolve());
-    let nodes: Redis[];
-    if (this.isCluster) {
-      nodes = (this.conns.main as Cluster).nodes('master');
+    if (!this.isCluster) {
+      yield* this.scanNode(this.client, match, count);
+      return;
+    }
+    const cluster = this.conns.main as Cluster;
+    let layout = await this.slotLayout(cluster);
+    for (let pass = 1; ; pass++) {
+      const nodes = cluster.nodes('master');
       if (nodes.length === 0) throw new StoreUnavailableError('redis cluster: no master node is known');
-    } else {
-      nodes = [this.client];
+      for (const node of nodes) yield* this.scanNode(node, match, count);
+      const after = await this.slotLayout(cluster);
+      if (after === layout && !after.includes('[')) return;
+      if (pass >= MAX_SCAN_PASSES) {
+        throw new StoreUnavailableError(`redis cluster: slots kept moving during ${pass} scan passes`);
+      }
+      // Learn the new owners before the next pass (ioredis also learns them from MOVED replies).
+      await new Promise<void>((resolve) => {
+        (cluster as unknown as { refreshSlotsCache(cb: () => void): void }).refreshSlotsCache(() => resolve());
+      });
+      if (after.includes('[')) await new Promise((r) => setTimeout(r, SCAN_PASS_PAUSE_MS));
+      layout = await this.slotLayout(cluster);
     }
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.exec('SCAN', () => node.scan(cursor, 'MATCH', match, 'COUNT', count));
-        cursor = next;
-        if (keys.length > 0) yield keys;
-      } while (cursor !== '0');
-    }
+  }
+
+  private async *scanNode(node: Redis, match: string, count: number): AsyncIterable<string[]> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.exec('SCAN', () => node.scan(cursor, 'MATCH', match, 'COUNT', count));
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+
+  /** Every master's own CLUSTER NODES line (id, slots, migration markers), sorted: equal strings, same layout. */
+  private async slotLayout(cluster: Cluster): Promise<string> {
+    const lines = await Promise.all(
+      cluster.nodes('master').map((node) =>
+        this.exec('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<unknown>).then((reply) => {
+          const text = Buffer.isBuffer(reply) ? reply.toString() : String(reply);
+          const mine = text.split('\n').find((l) => l.includes('myself')) ?? '';
+          const f = mine.trim().split(' ');
+          return `${f[0]} ${f[2]?.includes('master') ? 'M' : 'R'} ${f.slice(8).join(' ')}`;
+        }),
+      ),
+    );
+    return lines.sort().join('\n');
   }
 
   // --- scripts -------------------------------------------------------------------------------
@@ -927,13 +1002,13 @@ export class RedisStore implements Store {
   private evalLua(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<ScriptReply> {
     const sha = shaOf(script);
     const argv = [...keys, ...args];
-    return this.exec(`EVALSHA ${script.name}`, () =>
+    const send = () =>
       // callBuffer: bulk replies as Buffers (the typings have no evalshaBuffer).
       this.client.callBuffer('evalsha', sha, keys.length, ...argv).catch((err: unknown) => {
         if (!isNoScript(err)) throw err;
         return this.client.callBuffer('eval', script.lua, keys.length, ...argv);
-      }),
-    ).then(toScriptReply);
+      });
+    return this.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => this.tryAgain(send) : send).then(toScriptReply);
   }
 
   // --- pub/sub -------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ export interface RedisCluster {
    * SIGKILLs the i-th master (of `masters()`) and resolves once its replica has been promoted and
    * every live node reports `cluster_state:ok`. Resolves to the killed server and its successor.
    */
-  killMaster(i: number): Promise<{ killed: RedisServer; promoted: RedisServer }>;
+  killMaster(i: number, opts?: { onKilled?: () => void }): Promise<{ killed: RedisServer; promoted: RedisServer }>;
   /** Restarts a killed server (it rejoins from its nodes.conf) and waits for `cluster_state:ok`. */
   revive(server: RedisServer): Promise<void>;
   /** `redis-cli --cluster reshard`: moves `slots` slots from one master to another. */
@@ -205,7 +205,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       if (m === undefined) throw new Error(`no master serves slot ${slot}`);
       return { server: byPort(m.port), id: m.id };
     },
-    async killMaster(i) {
+    async killMaster(i, opts) {
       const t = await topology();
       const ms = t.filter((n) => n.role === 'master' && n.slots.length > 0 && !n.failed).sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
       const victim = ms[i];
@@ -220,6 +220,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       }
       const killed = byPort(victim.port);
       await killed.kill();
+      opts?.onKilled?.();
       const promoted = byPort(replica.port);
       const until = performance.now() + nodeTimeoutMs * 10 + 10_000;
       while (!(await promoted.cli('ROLE')).startsWith('master')) {
