@@ -41,7 +41,9 @@ export interface SentinelGroup {
    * SIGKILLs the current master and resolves once the sentinels name the replica as master and it
    * answers as one.
    */
-  killMaster(): Promise<{ killed: RedisServer; promoted: RedisServer }>;
+  killMaster(opts?: { onKilled?: () => void }): Promise<{ killed: RedisServer; promoted: RedisServer }>;
+  /** down-after-milliseconds of the group. */
+  readonly downAfterMs: number;
   /** Restarts a killed data node; the sentinels turn it into a replica of the current master. */
   revive(server: RedisServer): Promise<void>;
   stop(): Promise<void>;
@@ -191,17 +193,19 @@ export async function startSentinelGroup(opts: { name?: string } = {}): Promise<
     name,
     password,
     sentinelPassword,
+    downAfterMs: 1000,
     servers,
     sentinels,
     sentinelAddresses: sentinels.map((s) => ({ host: s.host, port: s.port })),
     currentMaster: async () => byPort(await namedMaster()),
-    async killMaster() {
+    async killMaster(opts) {
       const killed = byPort(await namedMaster());
       const other = servers.find((s) => s !== killed)!;
       await until('the replica is in sync before the kill', 10_000, async () =>
         (await other.cli('INFO', 'replication')).includes('master_link_status:up'),
       );
       await killed.kill();
+      opts?.onKilled?.();
       await until('the sentinels promote the replica', 30_000, async () => {
         const views = await Promise.all(
           sentinels.map(async (s) => Number((await s.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).trim().split('\n')[1])),

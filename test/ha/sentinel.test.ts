@@ -1,0 +1,98 @@
+// Sentinel fail-over on real servers: one master, one replica, three sentinels, all with
+// passwords. The store finds the master through the sentinels, and after the master is killed it
+// follows the promotion: it serves again within down-after-milliseconds + 2 s of the kill.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { createCache, StoreTimeoutError, StoreUnavailableError } from '../../src/index.js';
+import { createRedisStore } from '../../src/stores/redis.js';
+import type { Store } from '../../src/stores/store.js';
+import { startSentinelGroup, type SentinelGroup } from '../support/sentinel.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('redis sentinel: fail-over', () => {
+  let group: SentinelGroup;
+  const stores: Store[] = [];
+  const open = (extra: { sentinelPassword?: string } = {}) => {
+    const s = createRedisStore(
+      {
+        sentinel: {
+          sentinels: group.sentinelAddresses,
+          name: group.name,
+          password: group.password,
+          sentinelPassword: group.sentinelPassword,
+          ...extra,
+        },
+      },
+      { commandTimeoutMs: 500 },
+    );
+    stores.push(s);
+    return s;
+  };
+  before(async () => {
+    group = await startSentinelGroup();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await group?.stop();
+  });
+
+  test('connects through password-protected sentinels to the password-protected master', async () => {
+    const store = open();
+    assert.equal(store.kind, 'sentinel');
+    await store.set('s:hello', Buffer.from('v'));
+    const master = await group.currentMaster();
+    assert.equal((await master.cli('GET', 's:hello')).trim(), 'v');
+  });
+
+  test('a wrong sentinel password fails within commandTimeoutMs as a store error, never hangs (F4)', async () => {
+    const store = open({ sentinelPassword: 'wrong' });
+    const t0 = performance.now();
+    await assert.rejects(store.set('s:x', Buffer.from('v')), (e: unknown) => e instanceof StoreUnavailableError || e instanceof StoreTimeoutError);
+    assert.ok(performance.now() - t0 < 500 + 100);
+  });
+
+  test('the master killed: the store follows the promotion and serves within down-after + 2 s', async () => {
+    const cache = createCache({ namespace: 'sentinel-fo', onStoreError: 'throw', store: open() });
+    const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+    await cache.setMany(keys.map((k) => [k, 1]));
+    let killedAt = 0;
+    let onKilled!: () => void;
+    const killed = new Promise<void>((r) => (onKilled = r));
+    const failover = group.killMaster({
+      onKilled: () => {
+        killedAt = performance.now();
+        onKilled();
+      },
+    });
+    await killed;
+    const seen = new Set<string>();
+    let servedAfter = Infinity;
+    while (performance.now() - killedAt < 20_000) {
+      const ok = await Promise.all(
+        keys.map((k) =>
+          cache.setValue(k, 2).then(
+            () => true,
+            (e: { code?: string }) => {
+              seen.add(e.code ?? String(e));
+              return false;
+            },
+          ),
+        ),
+      );
+      if (ok.every(Boolean)) {
+        servedAfter = performance.now() - killedAt;
+        break;
+      }
+      await sleep(20);
+    }
+    const { promoted } = await failover;
+    assert.ok(servedAfter < group.downAfterMs + 2000, `served again after ${Math.round(servedAfter)} ms`);
+    // In the window calls failed fast as unavailable (or timed out), never hung.
+    for (const code of seen) assert.match(code, /^E_STORE_(UNAVAILABLE|TIMEOUT)$/);
+    assert.deepEqual(await cache.getMany(keys), keys.map(() => 2));
+    assert.equal((await promoted.cli('ROLE')).split('\n')[0], 'master');
+    await cache.close();
+  });
+});
