@@ -41,6 +41,18 @@ export interface LockOptions {
   user?: string | true;
   /** Aborts a wait (E_ABORTED). It does not release a lock already granted. */
   signal?: AbortSignal;
+  // --- replication (issue 6) ---------------------------------------------------------------
+  /**
+   * After the grant, `WAIT waitReplicas waitTimeoutMs` on the master that holds the lock: the
+   * grant is only returned once that many replicas have acknowledged it. If fewer do in time, the
+   * lock is released and acquiring fails with StoreUnavailableError (fail closed, LK7). Narrows,
+   * but does not close, the window in which a fail-over loses a fresh grant (README). Redis
+   * stores only (TypeError on the embedded store); mutex locks (lock, tryLock, withLock) only.
+   * Default 0: no WAIT.
+   */
+  waitReplicas?: number;
+  /** How long WAIT may take, in ms; keep it below commandTimeoutMs. Default 100. */
+  waitTimeoutMs?: number;
 }
 
 export const LOCK_DEFAULTS = { ttlMs: 30_000, waitMs: 10_000, autoExtend: true } as const;
@@ -50,6 +62,9 @@ export interface ResolvedLockOptions {
   waitMs: number;
   autoExtend: boolean;
   signal: AbortSignal | undefined;
+  /** 0: no WAIT after the grant. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 /** Validates the lock options before any I/O (TypeError naming the option, C6). */
@@ -67,7 +82,16 @@ export function resolveLockOptions(opts: LockOptions | undefined): ResolvedLockO
   if (typeof autoExtend !== 'boolean') throw new TypeError('autoExtend must be a boolean');
   const signal = opts?.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
-  return { ttlMs, waitMs, autoExtend, signal };
+  const waitReplicas = opts?.waitReplicas ?? 0;
+  if (typeof waitReplicas !== 'number' || !Number.isInteger(waitReplicas) || waitReplicas < 0) {
+    throw new TypeError(`waitReplicas must be a non-negative integer, got ${String(waitReplicas)}`);
+  }
+  const waitTimeoutMs = opts?.waitTimeoutMs ?? 100;
+  if (typeof waitTimeoutMs !== 'number' || !Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1) {
+    throw new TypeError(`waitTimeoutMs must be a positive integer number of milliseconds, got ${String(waitTimeoutMs)}`);
+  }
+  if (waitReplicas === 0) return { ttlMs, waitMs, autoExtend, signal };
+  return { ttlMs, waitMs, autoExtend, signal, waitReplicas, waitTimeoutMs };
 }
 
 // Random bytes are drawn 4 KiB at a time: one randomBytes call per acquire cost ~10% of an

@@ -7,6 +7,7 @@
  * publishes to waiters, all in one script. Waiters listen on a channel named after the lock's key,
  * so channels are namespaced exactly as keys are (LK6).
  */
+import { StoreUnavailableError } from '../errors.js';
 import { siblingKey } from '../keys.js';
 import { Acquisition, strict, type LockContext } from './acquisition.js';
 import type { Lock, ResolvedLockOptions } from './lock.js';
@@ -37,5 +38,40 @@ class MutexAcquisition extends Acquisition {
 
 /** Acquires the mutex at physical key `pk`; its fencing counter is the key's `F` sibling. */
 export function acquireMutex(ctx: LockContext, pk: string, name: string, o: ResolvedLockOptions): Promise<Lock> {
+  if (o.waitReplicas !== undefined && o.waitReplicas > 0) return acquireReplicated(ctx, pk, name, o, o.waitReplicas);
   return new MutexAcquisition(ctx, pk, name, o).acquire();
+}
+
+// --- WAIT after acquire (issue 6) ------------------------------------------------------------
+
+/**
+ * The grant, then `WAIT n timeout` on the connection that made it (so on the master holding the
+ * key): Redis replicates asynchronously, and a master that fails right after granting may take the
+ * grant with it, letting the promoted replica grant the lock again. Waiting for replicas narrows
+ * that window to writes the replicas had not acknowledged; it cannot close it (Redis has no
+ * synchronous replication; a replica acknowledging is not a replica that will be promoted).
+ * Fewer acknowledgements than asked: the lock is released and the caller gets
+ * StoreUnavailableError, as for a store that is not there (LK7: fail closed).
+ */
+async function acquireReplicated(ctx: LockContext, pk: string, name: string, o: ResolvedLockOptions, replicas: number): Promise<Lock> {
+  const store = ctx.store;
+  if (typeof store.waitReplicas !== 'function') {
+    throw new TypeError(`waitReplicas needs a replicated store (Redis); this ${store.kind} store has no replicas`);
+  }
+  const timeoutMs = o.waitTimeoutMs ?? 100;
+  const lock = await new MutexAcquisition(ctx, pk, name, o).acquire();
+  let acked: number;
+  try {
+    acked = await strict(ctx, 'lock WAIT', () => store.waitReplicas!(pk, replicas, timeoutMs));
+  } catch (err) {
+    await lock.release().catch(() => undefined);
+    throw err;
+  }
+  if (acked < replicas) {
+    await lock.release().catch(() => undefined);
+    throw new StoreUnavailableError(
+      `lock "${name}": ${acked} of ${replicas} replicas acknowledged the grant within ${timeoutMs} ms; released it`,
+    );
+  }
+  return lock;
 }

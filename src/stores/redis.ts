@@ -35,7 +35,7 @@ import type {
   StoreEvents,
   TtlMs,
 } from './store.js';
-import { groupBySlot, openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './redis-connect.js';
+import { groupBySlot, keySlot, openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './redis-connect.js';
 
 export type { RedisStoreSpec, RedisKind } from './redis-connect.js';
 
@@ -1009,6 +1009,27 @@ export class RedisStore implements Store {
         return this.client.callBuffer('eval', script.lua, keys.length, ...argv);
       });
     return this.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => this.tryAgain(send) : send).then(toScriptReply);
+  }
+
+  // --- replication ---------------------------------------------------------------------------
+
+  /**
+   * WAIT on the connection that carries `key`'s writes: the main connection, or on a cluster the
+   * connection to the master that serves the key's slot (ioredis keeps one per node, and WAIT
+   * counts the writes made on the connection it is sent on). WAIT blocks that connection for up to
+   * `timeoutMs` when replicas lag, delaying the calls queued behind it: keep it short.
+   */
+  waitReplicas(key: string, replicas: number, timeoutMs: number): Promise<number> {
+    return this.exec('WAIT', () => {
+      if (!this.isCluster) return this.client.wait(replicas, timeoutMs);
+      const cluster = this.conns.main as Cluster;
+      const owner = cluster.slots[keySlot(key)]?.[0];
+      if (owner === undefined) throw new StoreUnavailableError(`redis cluster: no master known for the slot of ${key}`);
+      const pool = (cluster as unknown as { connectionPool: { getInstanceByKey(k: string): Redis | undefined } }).connectionPool;
+      const node = pool.getInstanceByKey(owner);
+      if (node === undefined) throw new StoreUnavailableError(`redis cluster: no connection to ${owner}`);
+      return node.wait(replicas, timeoutMs);
+    });
   }
 
   // --- pub/sub -------------------------------------------------------------------------------

@@ -148,6 +148,13 @@ export interface Store {
    */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
 
+  /**
+   * Optional, replicated stores only: `WAIT replicas timeoutMs` on the connection that last wrote
+   * `key` (on a cluster, the connection to the master of its slot). Resolves to how many replicas
+   * acknowledged every write made so far on that connection.
+   */
+  waitReplicas?(key: string, replicas: number, timeoutMs: number): Promise<number>;
+
   /** Adds event handlers; returns a function that removes them. Several caches may share a store. */
   watch(events: StoreEvents): () => void;
 

@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { createCache, type Cache } from '../../src/index.js';
+import { createCache, StoreUnavailableError, type Cache } from '../../src/index.js';
+import { createMemoryStore } from '../../src/stores/memory.js';
 import type { Cluster } from 'ioredis';
 import { createRedisStore } from '../../src/stores/redis.js';
 import type { Store } from '../../src/stores/store.js';
@@ -78,6 +79,28 @@ describe('redis cluster: reshard and fail-over', () => {
     await Promise.all(caches.map((c) => c.close()));
     await Promise.all(stores.map((s) => s.close()));
     await cluster?.stop();
+  });
+
+  test('LK7: waitReplicas: a grant its replica acknowledged is returned; one asking for more replicas than exist is released and fails', async () => {
+    const cache = make('wait-replicas');
+    for (let i = 0; i < 10; i++) {
+      const lock = await cache.lock(`w${i}`, { waitReplicas: 1, waitTimeoutMs: 200 });
+      assert.ok(lock.held);
+      await lock.release();
+    }
+    const t0 = performance.now();
+    await assert.rejects(cache.lock('w-too-many', { waitReplicas: 2, waitTimeoutMs: 100, waitMs: 0 }), StoreUnavailableError);
+    assert.ok(performance.now() - t0 < 1000, 'WAIT is bounded by waitTimeoutMs');
+    const again = await cache.tryLock('w-too-many');
+    assert.ok(again !== null, 'the unconfirmed grant was released');
+    await again.release();
+  });
+
+  test('waitReplicas on the embedded store is a TypeError: it has no replicas', async () => {
+    const cache = createCache({ store: createMemoryStore() });
+    await assert.rejects(cache.lock('x', { waitReplicas: 1 }), TypeError);
+    await assert.rejects(cache.lock('x', { waitReplicas: -1 }), TypeError);
+    await cache.close();
   });
 
   test('P2: a reshard under load: no operation fails, and every key is still readable', async () => {

@@ -53,6 +53,17 @@ describe('redis sentinel: fail-over', () => {
     assert.ok(performance.now() - t0 < 500 + 100);
   });
 
+  test('LK7: waitReplicas 1 confirms a grant on the replica; 2 (more than exist) releases it and fails', async () => {
+    const cache = createCache({ namespace: 'sentinel-wait', store: open() });
+    const lock = await cache.lock('w', { waitReplicas: 1, waitTimeoutMs: 300 });
+    await lock.release();
+    await assert.rejects(cache.lock('w', { waitReplicas: 2, waitTimeoutMs: 100, waitMs: 0 }), StoreUnavailableError);
+    const again = await cache.tryLock('w');
+    assert.ok(again !== null, 'the unconfirmed grant was released');
+    await again.release();
+    await cache.close();
+  });
+
   test('the master killed: the store follows the promotion and serves within down-after + 2 s', async () => {
     const cache = createCache({ namespace: 'sentinel-fo', onStoreError: 'throw', store: open() });
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
