@@ -325,6 +325,23 @@ export class Cache {
     return [this.key(ref as string, undefined), ref as string];
   }
 
+  /**
+   * F3: whether a delete of this key failed and is not retried yet. Reads then answer as a miss
+   * (never the old data) and kick off the retry. One integer compare on the happy path.
+   */
+  #pending(pk: string): boolean {
+    const inv = this.core.invalidations;
+    if (inv.size === 0 || !inv.blocks(pk)) return false;
+    void inv.flush();
+    return true;
+  }
+
+  /** F3: a write to a key whose delete is pending lets the delete go first, so it is not undone later. */
+  async #settle(pk: string): Promise<void> {
+    const inv = this.core.invalidations;
+    if (inv.size !== 0 && inv.blocks(pk)) await inv.flush();
+  }
+
   // ---------------------------------------------------------------- strings (S)
 
   /** Stores a value (S1). */
@@ -333,6 +350,7 @@ export class Cache {
     const ttlMs = this.core.ttlMs(opts?.expiresInSec);
     const bytes = this.core.encode(value);
     const { store, guard } = this.core;
+    await this.#settle(pk);
     await guard.write('SET', () => store.set(pk, bytes, { ttlMs }));
   }
 
@@ -442,6 +460,7 @@ export class Cache {
   async exists(key: string, opts?: ScopeOptions): Promise<boolean> {
     const pk = this.key(key, opts);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return false;
     return guard.read('EXISTS', () => store.exists(pk), false);
   }
 
@@ -451,6 +470,7 @@ export class Cache {
     if (seconds === undefined) throw new TypeError('seconds must be a positive number or null');
     const ttlMs = this.core.ttlMs(seconds, 'seconds');
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return false;
     return (await guard.write('PEXPIRE', () => store.expire(pk, ttlMs))) ?? false;
   }
 
@@ -458,6 +478,7 @@ export class Cache {
   async ttl(key: string, opts?: ScopeOptions): Promise<number | null | undefined> {
     const pk = this.key(key, opts);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return undefined;
     const ms = await guard.read('PTTL', () => store.ttl(pk), undefined);
     return typeof ms === 'number' ? ms / 1000 : ms;
   }
@@ -468,6 +489,7 @@ export class Cache {
     validateSafeInteger(by, 'by');
     const ttlMs = this.core.ttlMs(opts?.expiresInSec);
     const { store, guard } = this.core;
+    await this.#settle(pk); // F3: never count on from a value whose delete is pending
     return guard.strict('INCRBY', () => store.incrBy(pk, by, ttlMs));
   }
 
@@ -505,7 +527,8 @@ export class Cache {
       return [physicalKey(scope, 'k', e[0]), this.core.encode(e[1]), ttlMs] as const;
     });
     if (encoded.length === 0) return;
-    const { store, guard } = this.core;
+    const { store, guard, invalidations } = this.core;
+    if (invalidations.size !== 0 && encoded.some(([pk]) => invalidations.blocks(pk))) await invalidations.flush();
     await guard.write('MSET', () => store.setMany(encoded));
   }
 
@@ -652,6 +675,7 @@ export class Cache {
     const ttlMs = opts?.expiresInSec === undefined ? undefined : this.core.ttlMs(opts.expiresInSec);
     const bytes = this.core.encode(value);
     const { store, guard } = this.core;
+    await this.#settle(pk);
     await guard.write('HSET', () => store.hset(pk, field, bytes, ttlMs));
   }
 
@@ -663,7 +687,7 @@ export class Cache {
     if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
     const read = async (count: boolean): Promise<unknown | Miss> => {
       const { store, guard, stats } = this.core;
-      const bytes = await guard.read('HGET', () => store.hget(pk, field), null);
+      const bytes = this.#pending(pk) ? null : await guard.read('HGET', () => store.hget(pk, field), null);
       const value = bytes === null ? MISS : this.core.decode(bytes, null, `${name}.${field}`);
       if (count) {
         if (value === MISS) stats.store.misses++;
@@ -690,6 +714,7 @@ export class Cache {
   async hgetall(name: string, opts?: ScopeOptions): Promise<Record<string, unknown>> {
     const pk = this.key(name, opts);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return {};
     const fields = await guard.read('HGETALL', () => store.hgetall(pk), null);
     if (fields === null) return {};
     const out: Array<[string, unknown]> = [];
@@ -713,12 +738,14 @@ export class Cache {
     const pk = this.key(name, opts);
     validateField(field);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return false;
     return guard.read('HEXISTS', () => store.hexists(pk, field), false);
   }
 
   async hkeys(name: string, opts?: ScopeOptions): Promise<string[]> {
     const pk = this.key(name, opts);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return [];
     return guard.read('HKEYS', () => store.hkeys(pk), []);
   }
 
@@ -739,6 +766,7 @@ export class Cache {
     if (values.length === 0) throw new TypeError('push needs at least one value');
     const encoded = values.map((v) => this.core.encode(v));
     const { store, guard } = this.core;
+    await this.#settle(pk);
     return (await guard.write(end === 'left' ? 'LPUSH' : 'RPUSH', () => store.push(pk, encoded, end))) ?? 0;
   }
 
@@ -753,6 +781,7 @@ export class Cache {
   async #pop<T>(name: KeyRef, end: 'left' | 'right'): Promise<T | undefined> {
     const [pk, key] = this.#ref(name);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return undefined;
     // A pop changes the list, so it is a write: in degrade mode a failure reads as an empty list.
     const bytes = (await guard.write(end === 'left' ? 'LPOP' : 'RPOP', () => store.pop(pk, end))) ?? null;
     if (bytes === null) return undefined;
@@ -763,6 +792,7 @@ export class Cache {
   async llen(name: KeyRef): Promise<number> {
     const [pk] = this.#ref(name);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return 0;
     return guard.read('LLEN', () => store.llen(pk), 0);
   }
 
@@ -772,6 +802,7 @@ export class Cache {
     validateSafeInteger(start, 'start');
     validateSafeInteger(stop, 'stop');
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return [];
     const items = await guard.read('LRANGE', () => store.lrange(pk, start, stop), []);
     return this.#decodeAll<T>(items, key);
   }
@@ -895,6 +926,7 @@ export class Cache {
     if (members.length === 0) throw new TypeError('sadd needs at least one member');
     const encoded = members.map((m) => this.core.encode(m));
     const { store, guard } = this.core;
+    await this.#settle(pk);
     return (await guard.write('SADD', () => store.sadd(pk, encoded))) ?? 0;
   }
 
@@ -909,6 +941,7 @@ export class Cache {
   async smembers<T = unknown>(name: KeyRef): Promise<T[]> {
     const [pk, key] = this.#ref(name);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return [];
     return this.#decodeAll<T>(await guard.read('SMEMBERS', () => store.smembers(pk), []), key);
   }
 
@@ -916,12 +949,14 @@ export class Cache {
     const [pk] = this.#ref(name);
     const encoded = this.core.encode(member);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return false;
     return guard.read('SISMEMBER', () => store.sismember(pk, encoded), false);
   }
 
   async scard(name: KeyRef): Promise<number> {
     const [pk] = this.#ref(name);
     const { store, guard } = this.core;
+    if (this.#pending(pk)) return 0;
     return guard.read('SCARD', () => store.scard(pk), 0);
   }
 }

@@ -4,7 +4,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCache } from '../../src/index.js';
+import { createCache, type Cache } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { killChildren, spawnFixture, type Child } from './children.js';
 
@@ -27,10 +27,19 @@ interface Report {
 }
 
 const servers: RedisServer[] = [];
+const caches: Cache[] = [];
 after(async () => {
   killChildren();
+  // Closed even when a test failed half-way: a cache left open keeps redialling a stopped server.
+  await Promise.all(caches.map((c) => c.close()));
   for (const s of servers) await s.stop();
 });
+
+function open(url: string): Cache {
+  const c = createCache({ store: url });
+  caches.push(c);
+  return c;
+}
 
 function summary(reports: Report[], upAt: number): string {
   return reports
@@ -60,8 +69,9 @@ test('F2, F3, F4: redis-server killed for 3 s under load from 2 processes: no de
   const server = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   servers.push(server);
   assert.match(await server.cli('CONFIG', 'GET', 'appendonly'), /yes/);
-  const cache = createCache({ store: server.url });
+  const cache = open(server.url);
   await cache.setMany(Array.from({ length: VICTIMS }, (_, i) => [`victim:${i}`, 'old'] as [string, unknown]), { expiresInSec: null });
+  await cache.setValue('bystander', 'old', { expiresInSec: null });
 
   const children: Child[] = [0, 1].map((i) => spawnFixture('chaos-load.ts', [server.url, String(COMMAND_TIMEOUT_MS), `kill${i}`]));
   await Promise.all(children.map((c) => c.next('ready')));
@@ -76,7 +86,9 @@ test('F2, F3, F4: redis-server killed for 3 s under load from 2 processes: no de
   await sleep(Math.max(0, downAt + 3000 - Date.now()));
   await server.restart();
   const upAt = Date.now();
-  assert.equal(await server.cli('GET', cache.key('victim:0', undefined)).then((s) => s.trim() !== ''), true, 'the old values survived the restart (AOF): a stale read is possible');
+  // Data written before the kill survives it (AOF), so a stale read of a victim would be possible
+  // had the deletes been forgotten (the victims themselves may already be deleted by the retry).
+  assert.notEqual((await server.cli('GET', cache.key('bystander', undefined))).trim(), '');
   await sleep(1500); // load after the recovery
 
   for (const c of children) c.send({ type: 'report' });
@@ -91,13 +103,12 @@ test('F2, F3, F4: redis-server killed for 3 s under load from 2 processes: no de
 
   for (const c of children) c.send({ type: 'stop' });
   await Promise.all(children.map((c) => new Promise((r) => c.proc.once('exit', r))));
-  await cache.close();
 });
 
 test('F2, F3, F4: redis-server stalled (SIGSTOP: connections accepted, nothing answered) for 3 s under load from 2 processes: same guarantees, the breaker keeps calls from waiting', async (t) => {
   const server = await startRedis();
   servers.push(server);
-  const cache = createCache({ store: server.url });
+  const cache = open(server.url);
   await cache.setMany(Array.from({ length: VICTIMS }, (_, i) => [`victim:${i}`, 'old'] as [string, unknown]), { expiresInSec: null });
 
   const children: Child[] = [0, 1].map((i) => spawnFixture('chaos-load.ts', [server.url, String(COMMAND_TIMEOUT_MS), `stall${i}`]));
@@ -127,5 +138,4 @@ test('F2, F3, F4: redis-server stalled (SIGSTOP: connections accepted, nothing a
 
   for (const c of children) c.send({ type: 'stop' });
   await Promise.all(children.map((c) => new Promise((r) => c.proc.once('exit', r))));
-  await cache.close();
 });

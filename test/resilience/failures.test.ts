@@ -153,3 +153,65 @@ describe('F3: failed invalidations', () => {
     assert.equal(await inner.get(cache.key('a', undefined)), null);
   });
 });
+
+describe('F3: every kind of read and write respects a pending delete', () => {
+  test('F3: hashes, lists, sets, counters, exists and ttl of a key whose delete failed read as deleted; writes let the delete go first', async () => {
+    const { store, inner, cache } = setup();
+    await cache.hset('h', 'f', 1);
+    await cache.rpush('l', 'a', 'b');
+    await cache.sadd('s', 'x');
+    await cache.incr('n', 5);
+    await cache.setValue('v', 'old', { expiresInSec: 60 });
+    store.mode = 'fail';
+    await cache.deleteValue(['h', 'l', 's', 'n', 'v']);
+    store.mode = 'ok';
+    // The old data is still in the store, but no read returns it.
+    assert.notEqual(await inner.get(cache.key('v', undefined)), null);
+    assert.equal(await cache.hget('h', 'f'), undefined);
+    assert.deepEqual(await cache.hgetall('h'), {});
+    assert.equal(await cache.hexists('h', 'f'), false);
+    assert.deepEqual(await cache.hkeys('h'), []);
+    assert.deepEqual(await cache.lrange('l', 0, -1), []);
+    assert.equal(await cache.llen('l'), 0);
+    assert.deepEqual(await cache.smembers('s'), []);
+    assert.equal(await cache.sismember('s', 'x'), false);
+    assert.equal(await cache.scard('s'), 0);
+    assert.equal(await cache.exists('v'), false);
+    assert.equal(await cache.ttl('v'), undefined);
+    assert.equal(await cache.expire('v', 10), false);
+  });
+
+  test('F3: a write after a failed delete is not undone by the retry, and a counter restarts from zero', async () => {
+    const { store, cache } = setup();
+    await cache.rpush('q', 'old');
+    await cache.incr('c', 7);
+    await cache.setValue('k', 'old');
+    store.mode = 'fail';
+    await cache.deleteValue(['q', 'c', 'k']);
+    store.mode = 'ok';
+    await cache.rpush('q', 'new');
+    assert.equal(await cache.incr('c'), 1);
+    await cache.setValue('k', 'new');
+    await cache.core.invalidations.flush();
+    assert.deepEqual(await cache.lrange('q', 0, -1), ['new']);
+    assert.equal(await cache.getValue('c'), 1);
+    assert.equal(await cache.getValue('k'), 'new');
+  });
+
+  test('F3: past 10,000 pending keys they fold into one clear of the namespace: nothing stale, other namespaces untouched', async () => {
+    const { store, cache } = setup();
+    const other = cache.forNamespace('elsewhere');
+    await cache.setValue('survivor-candidate', 1);
+    await other.setValue('other', 2);
+    const keys = Array.from({ length: 10_001 }, (_, i) => `bulk:${i}`);
+    store.mode = 'fail';
+    await cache.deleteValue(keys);
+    store.mode = 'ok';
+    assert.equal(await cache.getValue('survivor-candidate'), undefined, 'the fold covers the whole namespace');
+    assert.equal(await other.getValue('other'), 2);
+    assert.equal(await cache.core.invalidations.flush(), true);
+    await cache.setValue('after', 3);
+    assert.equal(await cache.getValue('after'), 3);
+    assert.equal(await other.getValue('other'), 2);
+  });
+});
