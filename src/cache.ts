@@ -124,7 +124,8 @@ export class CacheCore {
       policy: options.onStoreError,
       stats: this.stats,
       events: this.events,
-      breaker: options.circuitBreaker,
+      // The embedded store answers synchronously and cannot be unreachable: no breaker to consult.
+      breaker: this.store instanceof MemoryStore ? false : options.circuitBreaker,
       now: options.now,
     });
     this.invalidations = new PendingInvalidations(this.store, this.guard);
