@@ -80,6 +80,26 @@ for (const env of envs) {
       await store.close();
     });
 
+    test('S5, M2: a memoised function called at once from two caches on one store (two processes) runs once', async () => {
+      const store = env.make();
+      const a = createCache({ store, namespace: 's5m' });
+      const b = createCache({ store, namespace: 's5m' });
+      let runs = 0;
+      const body = async (code: string) => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 50));
+        return `rate of ${code}`;
+      };
+      const name = `rate-${env.name.replace(/ /g, '-')}`;
+      const fa = a.memoize(body, { name });
+      const fb = b.memoize(body, { name });
+      assert.deepEqual(await Promise.all([fa('X'), fb('X'), fa('X'), fb('X')]), Array(4).fill('rate of X'));
+      assert.equal(runs, 1);
+      await a.close();
+      await b.close();
+      await store.close();
+    });
+
     test('S5: a holder whose generator throws releases the lease at once: the waiting cache computes without waiting it out', async () => {
       const store = env.make();
       const a = createCache({ store, namespace: 's5u', leaseMs: 60_000 });
