@@ -51,7 +51,7 @@ export interface LockOptions {
    * Default 0: no WAIT.
    */
   waitReplicas?: number;
-  /** How long WAIT may take, in ms; keep it below commandTimeoutMs. Default 100. */
+  /** How long WAIT may take, in ms; keep it below commandTimeoutMs. Default 250 (on an idle Redis 7.0 a WAIT can take ~100 ms even with healthy replicas). */
   waitTimeoutMs?: number;
 }
 
@@ -86,7 +86,7 @@ export function resolveLockOptions(opts: LockOptions | undefined): ResolvedLockO
   if (typeof waitReplicas !== 'number' || !Number.isInteger(waitReplicas) || waitReplicas < 0) {
     throw new TypeError(`waitReplicas must be a non-negative integer, got ${String(waitReplicas)}`);
   }
-  const waitTimeoutMs = opts?.waitTimeoutMs ?? 100;
+  const waitTimeoutMs = opts?.waitTimeoutMs ?? 250;
   if (typeof waitTimeoutMs !== 'number' || !Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1) {
     throw new TypeError(`waitTimeoutMs must be a positive integer number of milliseconds, got ${String(waitTimeoutMs)}`);
   }

@@ -58,7 +58,7 @@ async function acquireReplicated(ctx: LockContext, pk: string, name: string, o: 
   if (typeof store.waitReplicas !== 'function') {
     throw new TypeError(`waitReplicas needs a replicated store (Redis); this ${store.kind} store has no replicas`);
   }
-  const timeoutMs = o.waitTimeoutMs ?? 100;
+  const timeoutMs = o.waitTimeoutMs ?? 250;
   const lock = await new MutexAcquisition(ctx, pk, name, o).acquire();
   let acked: number;
   try {

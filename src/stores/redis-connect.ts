@@ -117,7 +117,7 @@ export function connectionOverrides(commandTimeoutMs: number): RedisOptions {
 }
 
 /** The subscriber resubscribes itself, so that it knows when the subscription is back (StoreEvents). */
-function subscriberOverrides(commandTimeoutMs: number): RedisOptions {
+export function subscriberOverrides(commandTimeoutMs: number): RedisOptions {
   return { ...connectionOverrides(commandTimeoutMs), autoResubscribe: false };
 }
 

@@ -12,6 +12,9 @@
  *  - Same-tick read coalescing: `get` calls made in one tick become one MGET (one per slot on a
  *    cluster); a lone `get` is a plain GET. This is what makes many concurrent readers cheap.
  *  - Errors are the typed errors of errors.ts; ioredis' own never escape.
+ *  - On a cluster: multi-key commands grouped by slot and resent on TRYAGAIN within the deadline,
+ *    pattern scans on every master repeated while slots migrate, and sharded pub/sub for channels
+ *    with a hash tag (redis-pubsub.ts).
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +39,15 @@ import type {
   TtlMs,
 } from './store.js';
 import { groupBySlot, keySlot, openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './redis-connect.js';
+
+import {
+  hasHashTag,
+  quitOrDisconnect,
+  shardedLua,
+  ShardedSubscriber,
+  Subscriber,
+  type SubscriberHost,
+} from './redis-pubsub.js';
 
 export type { RedisStoreSpec, RedisKind } from './redis-connect.js';
 
@@ -194,14 +206,22 @@ class TimeoutQueue {
 /** Internal scripts need no local twin: only `name` and `lua` are used here. */
 type LuaScript = Pick<Script, 'name' | 'lua'>;
 
-const shaCache = new WeakMap<LuaScript, string>();
-function shaOf(script: LuaScript): string {
-  let sha = shaCache.get(script);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(script.lua).digest('hex');
-    shaCache.set(script, sha);
+interface Compiled {
+  lua: string;
+  sha: string;
+}
+const plainScripts = new WeakMap<LuaScript, Compiled>();
+const clusterScripts = new WeakMap<LuaScript, Compiled>();
+/** The text and SHA1 to send; on a cluster, with tagged-channel PUBLISH turned into SPUBLISH (redis-pubsub.ts). */
+function compiled(script: LuaScript, cluster: boolean): Compiled {
+  const cache = cluster ? clusterScripts : plainScripts;
+  let c = cache.get(script);
+  if (c === undefined) {
+    const lua = cluster ? shardedLua(script.lua) : script.lua;
+    c = { lua, sha: createHash('sha1').update(lua).digest('hex') };
+    cache.set(script, c);
   }
-  return sha;
+  return c;
 }
 
 /** KEYS[1]: counter. ARGV[1]: increment, ARGV[2]: TTL in ms. Returns the new value; the TTL is set only if this call created the key. */
@@ -282,26 +302,6 @@ function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
   });
 }
 
-async function quitOrDisconnect(conn: Redis | Cluster, ms: number): Promise<void> {
-  const status = conn.status as string;
-  if (status === 'end') return;
-  if (status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        conn.quit(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('QUIT timed out')), ms);
-        }),
-      ]);
-    } catch {
-      // Fall through to disconnect().
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  if ((conn.status as string) !== 'end') conn.disconnect();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Same-tick read batches
@@ -325,205 +325,6 @@ function failWaiters(w: GetWaiter, err: Error): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pub/sub
-
-/**
- * The commands and event of the pub/sub flavour in use. Plain PUBLISH/SUBSCRIBE for now; sharded
- * pub/sub on a cluster would use SPUBLISH/SSUBSCRIBE/SUNSUBSCRIBE and `smessageBuffer`, with one
- * Subscriber per shard (channel slot → master) instead of one for the store.
- */
-const PUBSUB = {
-  subscribe: 'subscribe',
-  unsubscribe: 'unsubscribe',
-  message: 'messageBuffer',
-} as const;
-
-interface SubscriberHost {
-  readonly timeoutMs: number;
-  track<T>(p: Promise<T>, what: string): Promise<T>;
-  emit(event: 'subscriptionLost' | 'subscriptionRestored'): void;
-  connectionError(err: Error): void;
-  handlerError(err: unknown): void;
-}
-
-interface HandlerEntry {
-  readonly handler: MessageHandler;
-}
-
-/**
- * One dedicated connection for SUBSCRIBE. It resubscribes by itself after a reconnect (ioredis'
- * autoResubscribe is off) so that it knows when the subscription is back: `subscriptionLost` fires
- * when an established subscriber connection drops, `subscriptionRestored` once every channel has
- * been acknowledged again on the new connection.
- */
-class Subscriber {
-  private conn: Redis;
-  private readonly channels = new Map<string, Set<HandlerEntry>>();
-  /** SUBSCRIBE commands not yet acknowledged, by channel. */
-  private readonly pending = new Map<string, Promise<unknown>>();
-  private firstConnect: Promise<void> | null = null;
-  private everReady = false;
-  private up = false;
-  private lost = false;
-  private closed = false;
-
-  constructor(
-    private readonly make: (avoid?: string) => Redis,
-    private readonly host: SubscriberHost,
-  ) {
-    this.conn = this.attach(make());
-  }
-
-  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
-    const entry: HandlerEntry = { handler };
-    let set = this.channels.get(channel);
-    if (set === undefined) {
-      const created = new Set<HandlerEntry>();
-      set = created;
-      this.channels.set(channel, created);
-      const p = this.whenConnected().then(() =>
-        // Skip if every handler went away while we were connecting.
-        this.channels.get(channel) === created ? this.conn[PUBSUB.subscribe](channel) : undefined,
-      );
-      this.pending.set(channel, p);
-      const clear = () => {
-        if (this.pending.get(channel) === p) this.pending.delete(channel);
-      };
-      p.then(clear, clear);
-    }
-    set.add(entry);
-    try {
-      // Resolves once this channel's SUBSCRIBE is acknowledged, or at once if it already was;
-      // fails at once if the subscriber connection is down.
-      await this.host.track(
-        this.whenConnected().then(() => this.pending.get(channel)),
-        'SUBSCRIBE',
-      );
-    } catch (err) {
-      await this.remove(channel, entry);
-      throw err;
-    }
-    let removed = false;
-    return () => {
-      if (removed) return Promise.resolve();
-      removed = true;
-      return this.remove(channel, entry);
-    };
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await quitOrDisconnect(this.conn, this.host.timeoutMs);
-  }
-
-  private async remove(channel: string, entry: HandlerEntry): Promise<void> {
-    const set = this.channels.get(channel);
-    if (set === undefined || !set.delete(entry) || set.size > 0) return;
-    this.channels.delete(channel);
-    // Only an established connection can hold the subscription; after a reconnect we resubscribe
-    // exactly the channels still in the map, so there is nothing to undo on a dead connection.
-    if (this.conn.status !== 'ready' || this.closed) return;
-    try {
-      await this.host.track(this.conn[PUBSUB.unsubscribe](channel), 'UNSUBSCRIBE');
-    } catch {
-      // Best effort: a stray subscription only delivers messages nobody listens to.
-    }
-  }
-
-  private whenConnected(): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
-    const status = this.conn.status;
-    if (status === 'ready') return Promise.resolve();
-    if (this.firstConnect !== null) return this.firstConnect;
-    if (status === 'wait') {
-      const p = this.conn.connect().then(
-        () => {
-          if (this.firstConnect === p) this.firstConnect = null;
-        },
-        (err: unknown) => {
-          if (this.firstConnect === p) this.firstConnect = null;
-          throw mapRedisError(err);
-        },
-      );
-      this.firstConnect = p;
-      return p;
-    }
-    return Promise.reject(new StoreUnavailableError(`redis subscriber connection is ${status}`));
-  }
-
-  private attach(conn: Redis): Redis {
-    let lastError: string | null = null;
-    conn.on('error', (err: Error) => {
-      if (err.message === lastError) return;
-      lastError = err.message;
-      this.host.connectionError(err);
-    });
-    conn.on(PUBSUB.message, (channel: Buffer, message: Buffer) => {
-      if (conn !== this.conn) return;
-      const set = this.channels.get(channel.toString());
-      if (set === undefined) return;
-      for (const e of set) {
-        try {
-          e.handler(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
-    });
-    conn.on('close', () => {
-      if (conn !== this.conn || !this.up) return;
-      this.up = false;
-      if (!this.lost && !this.closed) {
-        this.lost = true;
-        this.host.emit('subscriptionLost');
-      }
-    });
-    conn.on('ready', () => {
-      lastError = null;
-      if (conn !== this.conn || this.closed) return;
-      if (!this.everReady) {
-        // The first connection: the subscribe() calls that opened it send their own SUBSCRIBEs.
-        this.everReady = true;
-        this.up = true;
-        return;
-      }
-      this.resubscribe(conn);
-    });
-    conn.on('end', () => {
-      // Only a cluster subscriber gives up reconnecting (to one node): dial another node.
-      if (conn !== this.conn || this.closed) return;
-      const avoid = `${conn.options.host}:${conn.options.port}`;
-      this.conn = this.attach(this.make(avoid));
-      this.conn.connect().catch(() => {
-        // Reported through 'error'; the new connection retries by itself.
-      });
-    });
-    return conn;
-  }
-
-  private resubscribe(conn: Redis): void {
-    const channels = [...this.channels.keys()];
-    const acked = channels.length > 0 ? conn[PUBSUB.subscribe](...channels) : Promise.resolve(0);
-    this.host.track(acked, 'SUBSCRIBE').then(
-      () => {
-        if (conn !== this.conn || this.closed || conn.status !== 'ready') return;
-        this.up = true;
-        if (this.lost) {
-          this.lost = false;
-          this.host.emit('subscriptionRestored');
-        }
-      },
-      (err: unknown) => {
-        if (conn !== this.conn || this.closed) return;
-        this.host.connectionError(err instanceof Error ? err : new Error(String(err)));
-        // A connection that cannot resubscribe is no use: drop it and let it reconnect.
-        if (conn.status === 'ready') conn.disconnect(true);
-      },
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The store
 
 export class RedisStore implements Store {
@@ -538,6 +339,9 @@ export class RedisStore implements Store {
   private firstConnect: Promise<void> | null = null;
   private gets: Map<string, GetWaiter> | null = null;
   private subscriber: Subscriber | null = null;
+  private sharded: ShardedSubscriber | null = null;
+  /** Which subscribers currently report a lost subscription. */
+  private readonly lostBy = new Set<'plain' | 'sharded'>();
   private closed = false;
   private closing: Promise<void> | null = null;
   private lastConnError: string | null = null;
@@ -1000,13 +804,13 @@ export class RedisStore implements Store {
    * again. Safe to retry: NOSCRIPT means nothing ran. On a cluster ioredis routes by the first key.
    */
   private evalLua(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<ScriptReply> {
-    const sha = shaOf(script);
+    const { sha, lua } = compiled(script, this.isCluster);
     const argv = [...keys, ...args];
     const send = () =>
       // callBuffer: bulk replies as Buffers (the typings have no evalshaBuffer).
       this.client.callBuffer('evalsha', sha, keys.length, ...argv).catch((err: unknown) => {
         if (!isNoScript(err)) throw err;
-        return this.client.callBuffer('eval', script.lua, keys.length, ...argv);
+        return this.client.callBuffer('eval', lua, keys.length, ...argv);
       });
     return this.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => this.tryAgain(send) : send).then(toScriptReply);
   }
@@ -1034,25 +838,43 @@ export class RedisStore implements Store {
 
   // --- pub/sub -------------------------------------------------------------------------------
 
+  /** On a cluster, a channel with a hash tag is a shard channel: SPUBLISH (redis-pubsub.ts). */
   publish(channel: string, message: Buffer): Promise<number> {
+    if (this.isCluster && hasHashTag(channel)) {
+      return this.exec('SPUBLISH', () => this.client.spublish(channel, message) as Promise<number>);
+    }
     return this.exec('PUBLISH', () => this.client.publish(channel, message));
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
     if (this.closed) throw new ClosedError('the store is closed');
-    if (this.subscriber === null) {
-      // A cluster subscriber dials a node the cluster client knows: connect that first.
-      if (this.isCluster) await this.exec('CONNECT', () => Promise.resolve());
-      this.subscriber ??= new Subscriber(this.conns.makeSubscriber, {
-        timeoutMs: this.timeoutMs,
-        track: (p, what) => this.timeouts.track(p, what, this.mapError),
-        emit: (event) => this.emit(event),
-        connectionError: (err) => this.connectionError(err),
-        handlerError: (err) =>
-          this.connectionError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
-      });
+    // A cluster subscriber dials a node the cluster client knows: connect that first.
+    if (this.isCluster && this.subscriber === null && this.sharded === null) await this.exec('CONNECT', () => Promise.resolve());
+    if (this.isCluster && hasHashTag(channel)) {
+      this.sharded ??= new ShardedSubscriber(this.conns.main as Cluster, this.timeoutMs, this.subscriberHost('sharded'));
+      return this.sharded.subscribe(channel, handler);
     }
+    this.subscriber ??= new Subscriber(this.conns.makeSubscriber, this.subscriberHost('plain'));
     return this.subscriber.subscribe(channel, handler);
+  }
+
+  /** Subscription losses of the plain and the sharded subscriber, reported as one state. */
+  private subscriberHost(source: 'plain' | 'sharded'): SubscriberHost {
+    return {
+      timeoutMs: this.timeoutMs,
+      track: (p, what) => this.timeouts.track(p, what, this.mapError),
+      mapError: this.mapError,
+      emit: (event) => {
+        const wasLost = this.lostBy.size > 0;
+        if (event === 'subscriptionLost') this.lostBy.add(source);
+        else this.lostBy.delete(source);
+        const isLost = this.lostBy.size > 0;
+        if (isLost !== wasLost) this.emit(isLost ? 'subscriptionLost' : 'subscriptionRestored');
+      },
+      connectionError: (err) => this.connectionError(err),
+      handlerError: (err) =>
+        this.connectionError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
+    };
   }
 
   watch(events: StoreEvents): () => void {
@@ -1077,6 +899,7 @@ export class RedisStore implements Store {
       await Promise.all([
         quitOrDisconnect(this.conns.main, this.timeoutMs),
         this.subscriber?.close(),
+        this.sharded?.close(),
       ]);
       this.timeouts.failAll(new ClosedError('the store is closed'));
     })();

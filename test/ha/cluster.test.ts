@@ -11,10 +11,19 @@ import { createCache, StoreUnavailableError, type Cache } from '../../src/index.
 import { createMemoryStore } from '../../src/stores/memory.js';
 import type { Cluster } from 'ioredis';
 import { createRedisStore } from '../../src/stores/redis.js';
+import { keySlot } from '../../src/stores/redis-connect.js';
 import type { Store } from '../../src/stores/store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
 
 interface Load {
   ops: number;
@@ -84,7 +93,7 @@ describe('redis cluster: reshard and fail-over', () => {
   test('LK7: waitReplicas: a grant its replica acknowledged is returned; one asking for more replicas than exist is released and fails', async () => {
     const cache = make('wait-replicas');
     for (let i = 0; i < 10; i++) {
-      const lock = await cache.lock(`w${i}`, { waitReplicas: 1, waitTimeoutMs: 200 });
+      const lock = await cache.lock(`w${i}`, { waitReplicas: 1, waitTimeoutMs: 500 });
       assert.ok(lock.held);
       await lock.release();
     }
@@ -134,6 +143,50 @@ describe('redis cluster: reshard and fail-over', () => {
     await moving;
     assert.deepEqual(await cache.getKeys('gone:'), []);
     assert.equal(deleted, n);
+  });
+
+  test('sharded pub/sub: a channel with a hash tag is SSUBSCRIBEd on its slot\'s master; one without stays plain', async () => {
+    const store = createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 });
+    stores.push(store);
+    const got: string[] = [];
+    const offTagged = await store.subscribe('sp:{alpha}ch', (m) => got.push(`t:${m}`));
+    const offPlain = await store.subscribe('sp:plain', (m) => got.push(`p:${m}`));
+    const owner = await cluster.ownerOf(keySlot('sp:{alpha}ch'));
+    assert.match(await owner.server.cli('PUBSUB', 'SHARDNUMSUB', 'sp:{alpha}ch'), /sp:\{alpha\}ch\n1/);
+    const plainSubs = await Promise.all(cluster.servers.map((s) => s.cli('PUBSUB', 'NUMSUB', 'sp:plain')));
+    assert.equal(plainSubs.filter((o) => o.includes('sp:plain\n1')).length, 1);
+    await store.publish('sp:{alpha}ch', Buffer.from('1'));
+    await store.publish('sp:plain', Buffer.from('2'));
+    await eventually(() => got.length === 2);
+    assert.deepEqual(got.sort(), ['p:2', 't:1']);
+    await offTagged();
+    await offPlain();
+    assert.match(await owner.server.cli('PUBSUB', 'SHARDNUMSUB', 'sp:{alpha}ch'), /sp:\{alpha\}ch\n0/);
+  });
+
+  test('X3, LK5: a shard channel follows its slot to another master; the loss in between is reported', async () => {
+    const store = createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 });
+    const publisher = createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 });
+    stores.push(store, publisher);
+    const events: string[] = [];
+    store.watch({ subscriptionLost: () => events.push('lost'), subscriptionRestored: () => events.push('restored') });
+    const got: string[] = [];
+    const channel = 'sp:{moving}ch';
+    await store.subscribe(channel, (m) => got.push(m.toString()));
+    const slot = keySlot(channel);
+    const from = await cluster.ownerOf(slot);
+    const to = (await cluster.masters()).find((m) => m !== from.server)!;
+    await cluster.moveSlot(slot, to);
+    assert.equal((await cluster.ownerOf(slot)).server, to);
+    // Delivered again once re-subscribed on the new owner (the publisher learns the move by MOVED).
+    let n = 0;
+    await eventually(async () => {
+      await publisher.publish(channel, Buffer.from(String(++n)));
+      await sleep(20);
+      return got.length > 0;
+    }, 5000);
+    assert.deepEqual(events, ['lost', 'restored']);
+    assert.match(await to.cli('PUBSUB', 'SHARDNUMSUB', channel), /\n1/);
   });
 
   test('a killed master: its replica takes over and the cache serves again within node timeout + 2 s', async () => {

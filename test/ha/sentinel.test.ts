@@ -55,7 +55,7 @@ describe('redis sentinel: fail-over', () => {
 
   test('LK7: waitReplicas 1 confirms a grant on the replica; 2 (more than exist) releases it and fails', async () => {
     const cache = createCache({ namespace: 'sentinel-wait', store: open() });
-    const lock = await cache.lock('w', { waitReplicas: 1, waitTimeoutMs: 300 });
+    const lock = await cache.lock('w', { waitReplicas: 1, waitTimeoutMs: 400 });
     await lock.release();
     await assert.rejects(cache.lock('w', { waitReplicas: 2, waitTimeoutMs: 100, waitMs: 0 }), StoreUnavailableError);
     const again = await cache.tryLock('w');

@@ -46,6 +46,11 @@ export interface RedisCluster {
   revive(server: RedisServer): Promise<void>;
   /** `redis-cli --cluster reshard`: moves `slots` slots from one master to another. */
   reshard(opts: { from: RedisServer; to: RedisServer; slots: number }): Promise<void>;
+  /**
+   * Moves one slot (and its keys) to another master by hand: IMPORTING/MIGRATING, MIGRATE of its
+   * keys, then SETSLOT NODE on every node, as `redis-cli --cluster reshard` does per slot.
+   */
+  moveSlot(slot: number, to: RedisServer): Promise<void>;
   /** Waits until every live node reports `cluster_state:ok` and agrees on who serves every slot. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Stops every server and removes their directories. */
@@ -98,6 +103,13 @@ export function parseClusterNodes(text: string): ClusterNodeInfo[] {
     });
   }
   return out;
+}
+
+/** A master's INFO replication shows an online replica that acknowledged its whole stream. */
+export function replicaCaughtUp(info: string): boolean {
+  const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+  const slave = /slave0:.*state=online,offset=(\d+),lag=(\d+)/.exec(info);
+  return offset !== undefined && slave !== null && slave[1] === offset && Number(slave[2]) <= 1;
 }
 
 function isUp(s: RedisServer): boolean {
@@ -251,6 +263,27 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       ]);
       await waitHealthy();
     },
+    async moveSlot(slot, to) {
+      const t = await topology();
+      const src = await cluster.ownerOf(slot);
+      const dst = t.find((n) => n.port === to.port);
+      if (dst === undefined || dst.role !== 'master') throw new Error(`server ${to.port} is not a master`);
+      if (src.id === dst.id) return;
+      await to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', src.id);
+      await src.server.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dst.id);
+      for (;;) {
+        const keys = (await src.server.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter((k) => k !== '');
+        if (keys.length === 0) break;
+        await src.server.cli('MIGRATE', to.host, String(to.port), '', '0', '5000', 'KEYS', ...keys);
+      }
+      await to.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', dst.id);
+      await src.server.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', dst.id);
+      for (const m of t.filter((n) => n.role === 'master' && !n.failed)) {
+        const s = servers.find((x) => x.port === m.port);
+        if (s && isUp(s) && s !== to && s !== src.server) await s.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', dst.id);
+      }
+      await waitHealthy();
+    },
     waitHealthy,
     stop: async () => {
       await stopAll();
@@ -269,6 +302,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     for (const r of t.filter((n) => n.role === 'replica')) {
       while (!(await byPort(r.port).cli('INFO', 'replication')).includes('master_link_status:up')) {
         if (performance.now() > deadline) throw new Error(`replica ${r.port} never synced`);
+        await sleep(50);
+      }
+    }
+    // And every master has heard its replica acknowledge (the first ACK after a sync can take up
+    // to a second; a WAIT before it would see 0 replicas).
+    for (const m of t.filter((n) => n.role === 'master')) {
+      while (!replicaCaughtUp(await byPort(m.port).cli('INFO', 'replication'))) {
+        if (performance.now() > deadline) throw new Error(`master ${m.port} has no acknowledging replica`);
         await sleep(50);
       }
     }

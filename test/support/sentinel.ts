@@ -164,6 +164,8 @@ export async function startSentinelGroup(opts: { name?: string } = {}): Promise<
     await until('the replica syncs', 10_000, async () =>
       (await replica.cli('INFO', 'replication')).includes('master_link_status:up'),
     );
+    // The master has heard it acknowledge (WAIT counts only acknowledging replicas).
+    await until('the replica acknowledges', 10_000, async () => (await master.cli('WAIT', '1', '1000')).trim() === '1');
     for (let i = 0; i < 3; i++) sentinels.push(await startSentinel(dir, name, master.port, password, sentinelPassword));
     // A fail-over needs a quorum of sentinels that know each other and the replica (they learn
     // of each other through hello messages on the master, every 2 s).
