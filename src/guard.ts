@@ -159,6 +159,14 @@ export class StoreGuard {
     }
   }
 
+  /**
+   * Runs a call through the breaker (an open one fails it at once) and throws every failure: for
+   * callers that apply their own policy (a delete remembered for a retry, a stampede lease).
+   */
+  call<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return this.#run(what, op, true);
+  }
+
   /** Runs a call that must never be faked (incr, locks): every failure is thrown. */
   strict<T>(what: string, op: () => Promise<T>): Promise<T> {
     return this.#run(what, op, false);

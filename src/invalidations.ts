@@ -84,7 +84,7 @@ export class PendingInvalidations {
   async delete(physical: readonly string[], what = 'DEL'): Promise<number> {
     if (physical.length === 0) return 0;
     try {
-      return await this.#guard.strict(what, () => this.#store.delete(physical));
+      return await this.#guard.call(what, () => this.#store.delete(physical));
     } catch (err) {
       if (!isUnavailability(err)) throw err;
       this.addKeys(physical);

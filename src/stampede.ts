@@ -326,7 +326,7 @@ export class Stampede {
     const { guard, store, options } = this.#core;
     let reply: ScriptReply;
     try {
-      reply = await guard.strict('EVALSHA', () =>
+      reply = await guard.call('EVALSHA', () =>
         store.eval(claimLease, [pk, leaseKey], [token, Math.max(1, Math.ceil(options.leaseMs)), checkValue ? '1' : '0']),
       );
     } catch (err) {
@@ -343,7 +343,7 @@ export class Stampede {
     const { guard, store } = this.#core;
     if (!guard.healthy || guard.closed) return; // the lease runs out by itself
     try {
-      await guard.strict('EVALSHA', () => store.eval(releaseLease, [leaseKey], [token, channel, pk]));
+      await guard.call('EVALSHA', () => store.eval(releaseLease, [leaseKey], [token, channel, pk]));
     } catch {
       // Counted and reported by the guard; the lease runs out by itself.
     }
