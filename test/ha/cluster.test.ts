@@ -17,6 +17,12 @@ import { startCluster, type RedisCluster } from '../support/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One or more loss/restore cycles (each loss empties consumers' caches), ending restored. */
+function assertLostThenRestored(events: string[]): void {
+  assert.ok(events.length >= 2 && events.length % 2 === 0, `events: ${events.join(', ')}`);
+  events.forEach((e, i) => assert.equal(e, i % 2 === 0 ? 'lost' : 'restored', `events: ${events.join(', ')}`));
+}
+
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
@@ -185,7 +191,7 @@ describe('redis cluster: reshard and fail-over', () => {
       await sleep(20);
       return got.length > 0;
     }, 5000);
-    assert.deepEqual(events, ['lost', 'restored']);
+    assertLostThenRestored(events);
     assert.match(await to.cli('PUBSUB', 'SHARDNUMSUB', channel), /\n1/);
   });
 
@@ -221,5 +227,28 @@ describe('redis cluster: reshard and fail-over', () => {
     // whose release could not reach the store stays taken until its lease ends: waiters time out.
     for (const what of load.errors.keys()) assert.match(what, /^(E_STORE_UNAVAILABLE|E_LOCK_TIMEOUT)/);
     assert.deepEqual(await cache.getMany(keys), keys.map(() => 2));
+  });
+
+  test('X3, LK5: a shard channel whose master dies moves to the promoted replica', async () => {
+    const store = createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 });
+    const publisher = createRedisStore({ cluster: { nodes: cluster.startupNodes } }, { commandTimeoutMs: 1000 });
+    stores.push(store, publisher);
+    const victim = (await cluster.masters())[1]!;
+    let channel = '';
+    for (let i = 0; channel === ''; i++) {
+      if ((await cluster.ownerOf(keySlot(`sp:{fo${i}}`))).server === victim) channel = `sp:{fo${i}}`;
+    }
+    const events: string[] = [];
+    store.watch({ subscriptionLost: () => events.push('lost'), subscriptionRestored: () => events.push('restored') });
+    const got: string[] = [];
+    await store.subscribe(channel, (m) => got.push(m.toString()));
+    const { promoted } = await cluster.killMaster(1);
+    await eventually(async () => {
+      await publisher.publish(channel, Buffer.from('after')).catch(() => 0);
+      await sleep(20);
+      return got.length > 0;
+    }, cluster.nodeTimeoutMs + 5000);
+    assertLostThenRestored(events);
+    assert.match(await promoted.cli('PUBSUB', 'SHARDNUMSUB', channel), /\n1/);
   });
 });

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { keySlot } from '../../src/stores/redis-connect.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
 
 /** One line of CLUSTER NODES, as seen by some node. */
@@ -109,7 +110,7 @@ export function parseClusterNodes(text: string): ClusterNodeInfo[] {
 export function replicaCaughtUp(info: string): boolean {
   const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
   const slave = /slave0:.*state=online,offset=(\d+),lag=(\d+)/.exec(info);
-  return offset !== undefined && slave !== null && slave[1] === offset && Number(slave[2]) <= 1;
+  return offset !== undefined && offset !== '0' && slave !== null && slave[1] === offset;
 }
 
 function isUp(s: RedisServer): boolean {
@@ -307,7 +308,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     }
     // And every master has heard its replica acknowledge (the first ACK after a sync can take up
     // to a second; a WAIT before it would see 0 replicas).
+    // A replica that just finished its first sync gets no writes until its first ACK (up to a
+    // second later): write once on every master and wait for the replica to have it.
     for (const m of t.filter((n) => n.role === 'master')) {
+      const [from, to] = m.slots[0]!;
+      let probe = '';
+      for (let i = 0; probe === ''; i++) {
+        const slot = keySlot(`harness{${i}}`);
+        if (slot >= from && slot <= to) probe = `harness{${i}}`;
+      }
+      await byPort(m.port).cli('SET', probe, '1');
       while (!replicaCaughtUp(await byPort(m.port).cli('INFO', 'replication'))) {
         if (performance.now() > deadline) throw new Error(`master ${m.port} has no acknowledging replica`);
         await sleep(50);

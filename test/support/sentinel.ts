@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { replicaCaughtUp } from './cluster.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
 
 export interface SentinelProcess {
@@ -164,8 +165,10 @@ export async function startSentinelGroup(opts: { name?: string } = {}): Promise<
     await until('the replica syncs', 10_000, async () =>
       (await replica.cli('INFO', 'replication')).includes('master_link_status:up'),
     );
-    // The master has heard it acknowledge (WAIT counts only acknowledging replicas).
-    await until('the replica acknowledges', 10_000, async () => (await master.cli('WAIT', '1', '1000')).trim() === '1');
+    // A replica that just finished its first sync gets no writes until its first ACK (up to a
+    // second later): write once and wait until the replica has it.
+    await master.cli('SET', 'harness', '1');
+    await until('the replica acknowledges', 10_000, async () => replicaCaughtUp(await master.cli('INFO', 'replication')));
     for (let i = 0; i < 3; i++) sentinels.push(await startSentinel(dir, name, master.port, password, sentinelPassword));
     // A fail-over needs a quorum of sentinels that know each other and the replica (they learn
     // of each other through hello messages on the master, every 2 s).
