@@ -340,6 +340,8 @@ export class RedisStore implements Store {
   private gets: Map<string, GetWaiter> | null = null;
   private subscriber: Subscriber | null = null;
   private sharded: ShardedSubscriber | null = null;
+  /** A cluster whose masters all run Redis >= 7.0: channels with a hash tag are shard channels. */
+  private shardedPubSub = false;
   /** Which subscribers currently report a lost subscription. */
   private readonly lostBy = new Set<'plain' | 'sharded'>();
   private closed = false;
@@ -399,7 +401,7 @@ export class RedisStore implements Store {
     if (this.firstConnect !== null) return this.firstConnect;
     const status = this.client.status as string;
     if (status === 'wait') {
-      const p = this.client.connect().then(() => (this.isCluster ? this.mastersReady() : undefined)).then(
+      const p = this.client.connect().then(() => (this.isCluster ? this.mastersReady().then(() => this.detectShardedPubSub()) : undefined)).then(
         () => {
           if (this.firstConnect === p) this.firstConnect = null;
         },
@@ -412,6 +414,22 @@ export class RedisStore implements Store {
       return p;
     }
     return Promise.reject(new StoreUnavailableError(`redis connection is ${status}`));
+  }
+
+  /**
+   * Sharded pub/sub needs Redis >= 7.0 on every master (SPUBLISH/SSUBSCRIBE). A cluster with any
+   * older master keeps plain PUBLISH/SUBSCRIBE for every channel. Decided once, at first connect.
+   */
+  private async detectShardedPubSub(): Promise<void> {
+    try {
+      const infos = await Promise.all(
+        (this.conns.main as Cluster).nodes('master').map((n) => n.info('server') as Promise<string>),
+      );
+      this.shardedPubSub =
+        infos.length > 0 && infos.every((info) => Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7);
+    } catch {
+      this.shardedPubSub = false;
+    }
   }
 
   private dialMasters(): Redis[] {
@@ -804,14 +822,16 @@ export class RedisStore implements Store {
    * again. Safe to retry: NOSCRIPT means nothing ran. On a cluster ioredis routes by the first key.
    */
   private evalLua(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<ScriptReply> {
-    const { sha, lua } = compiled(script, this.isCluster);
     const argv = [...keys, ...args];
-    const send = () =>
+    const send = () => {
+      // Decided at send time: the first call on a cluster learns the server version while connecting.
+      const { sha, lua } = compiled(script, this.shardedPubSub);
       // callBuffer: bulk replies as Buffers (the typings have no evalshaBuffer).
-      this.client.callBuffer('evalsha', sha, keys.length, ...argv).catch((err: unknown) => {
+      return this.client.callBuffer('evalsha', sha, keys.length, ...argv).catch((err: unknown) => {
         if (!isNoScript(err)) throw err;
         return this.client.callBuffer('eval', lua, keys.length, ...argv);
       });
+    };
     return this.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => this.tryAgain(send) : send).then(toScriptReply);
   }
 
@@ -838,19 +858,20 @@ export class RedisStore implements Store {
 
   // --- pub/sub -------------------------------------------------------------------------------
 
-  /** On a cluster, a channel with a hash tag is a shard channel: SPUBLISH (redis-pubsub.ts). */
+  /** On a Redis >= 7 cluster, a channel with a hash tag is a shard channel: SPUBLISH (redis-pubsub.ts). */
   publish(channel: string, message: Buffer): Promise<number> {
-    if (this.isCluster && hasHashTag(channel)) {
-      return this.exec('SPUBLISH', () => this.client.spublish(channel, message) as Promise<number>);
-    }
-    return this.exec('PUBLISH', () => this.client.publish(channel, message));
+    return this.exec('PUBLISH', () =>
+      this.shardedPubSub && hasHashTag(channel)
+        ? (this.client.spublish(channel, message) as Promise<number>)
+        : this.client.publish(channel, message),
+    );
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
     if (this.closed) throw new ClosedError('the store is closed');
     // A cluster subscriber dials a node the cluster client knows: connect that first.
     if (this.isCluster && this.subscriber === null && this.sharded === null) await this.exec('CONNECT', () => Promise.resolve());
-    if (this.isCluster && hasHashTag(channel)) {
+    if (this.shardedPubSub && hasHashTag(channel)) {
       this.sharded ??= new ShardedSubscriber(this.conns.main as Cluster, this.timeoutMs, this.subscriberHost('sharded'));
       return this.sharded.subscribe(channel, handler);
     }
