@@ -422,11 +422,11 @@ export class RedisStore implements Store {
    */
   private async detectShardedPubSub(): Promise<void> {
     try {
-      const infos = await Promise.all(
-        (this.conns.main as Cluster).nodes('master').map((n) => n.info('server') as Promise<string>),
+      // COMMAND INFO rather than INFO: per-tenant ACLs usually refuse @dangerous, which INFO is.
+      const replies = await Promise.all(
+        (this.conns.main as Cluster).nodes('master').map((n) => n.call('COMMAND', 'INFO', 'spublish') as Promise<unknown[]>),
       );
-      this.shardedPubSub =
-        infos.length > 0 && infos.every((info) => Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7);
+      this.shardedPubSub = replies.length > 0 && replies.every((r) => Array.isArray(r) && r[0] !== null && r[0] !== undefined);
     } catch {
       this.shardedPubSub = false;
     }
@@ -805,6 +805,11 @@ export class RedisStore implements Store {
           const mine = text.split('\n').find((l) => l.includes('myself')) ?? '';
           const f = mine.trim().split(' ');
           return `${f[0]} ${f[2]?.includes('master') ? 'M' : 'R'} ${f.slice(8).join(' ')}`;
+        }, (err: unknown) => {
+          // A user whose ACL refuses CLUSTER NODES (NOPERM) gets single-pass scans, as before
+          // this check existed; an unreachable node fails the scan.
+          if (err instanceof StoreError && !(err instanceof StoreUnavailableError)) return `${node.options.port} ?`;
+          throw err;
         }),
       ),
     );

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { createCache, StoreUnavailableError, type Cache } from '../../src/index.js';
+import { createCache, StoreError, StoreUnavailableError, type Cache } from '../../src/index.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import type { Cluster } from 'ioredis';
 import { createRedisStore } from '../../src/stores/redis.js';
@@ -116,6 +116,37 @@ describe('redis cluster: reshard and fail-over', () => {
     await assert.rejects(cache.lock('x', { waitReplicas: 1 }), TypeError);
     await assert.rejects(cache.lock('x', { waitReplicas: -1 }), TypeError);
     await cache.close();
+  });
+
+  test('K5: a tenant confined by ACL to its prefix works on a cluster: values, patterns, locks with sharded wake-ups', async () => {
+    const ns = 'acl-tenant';
+    const probe = make(ns);
+    const prefix = probe.keyPrefix;
+    // ACLs are per node: set the user on all six. No @dangerous (INFO, KEYS, …), no CLUSTER NODES.
+    for (const s of cluster.servers) {
+      await s.cli('ACL', 'SETUSER', 'tenant', 'on', '>pw', `~${prefix}*`, `&${prefix}*`, '+@all', '-@dangerous', '-cluster|nodes', '+cluster|slots');
+    }
+    const store = createRedisStore(
+      { cluster: { nodes: cluster.startupNodes, options: { redisOptions: { username: 'tenant', password: 'pw' } } } },
+      { commandTimeoutMs: 1000 },
+    );
+    stores.push(store);
+    const cache = createCache({ namespace: ns, onStoreError: 'throw', store });
+    caches.push(cache);
+    await cache.setMany(Array.from({ length: 50 }, (_, i) => [`acl:${i}`, i] as [string, number]));
+    assert.equal((await cache.getKeys('acl:')).length, 50);
+    assert.equal(await cache.deleteKeys('acl:'), 50);
+    await assert.rejects(cache.forNamespace('other').setValue('x', 1), StoreError);
+    const held = await cache.lock('acl-lock');
+    const waiting = cache.lock('acl-lock', { waitMs: 5000 });
+    await sleep(20);
+    // The waiter listens on the lock's shard channel, on the master of the lock's slot.
+    const channel = cache.key('acl-lock', undefined, 'L');
+    assert.match(await (await cluster.ownerOf(keySlot(channel))).server.cli('PUBSUB', 'SHARDNUMSUB', channel), /\n1/);
+    const t0 = performance.now();
+    await held.release();
+    await (await waiting).release();
+    assert.ok(performance.now() - t0 < 1000, 'the waiter was woken, not left to its deadline');
   });
 
   test('P2: a reshard under load: no operation fails, and every key is still readable', async () => {
