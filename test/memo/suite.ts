@@ -550,7 +550,13 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
           return a + b;
         });
         sync(1, 2); // starts the namespace's subscription; not kept before it is active
-        await sleep(20);
+        // Until it is active every call runs the function: wait (bounded) until a probe is kept.
+        for (let i = 0; i < 400; i++) {
+          const r = runs;
+          sync(0, 0);
+          if (runs === r) break;
+          await sleep(5);
+        }
         const before = runs;
         assert.equal(sync(1, 2), 3);
         assert.equal(sync(1, 2), 3);
