@@ -5,6 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCache, type Cache } from '../../src/index.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { killChildren, spawnFixture, type Child } from './children.js';
 
@@ -19,6 +20,8 @@ interface Tally {
   errors: Record<string, number>;
   untyped: string[];
   lastErrorAt: number;
+  lastError: string;
+  lastFailAt: number;
 }
 interface Report {
   modes: { degrade: Tally; throw: Tally };
@@ -28,8 +31,10 @@ interface Report {
 
 const servers: RedisServer[] = [];
 const caches: Cache[] = [];
+const proxies: FaultProxy[] = [];
 after(async () => {
   killChildren();
+  for (const p of proxies) await p.close();
   // Closed even when a test failed half-way: a cache left open keeps redialling a stopped server.
   await Promise.all(caches.map((c) => c.close()));
   for (const s of servers) await s.stop();
@@ -44,7 +49,7 @@ function open(url: string): Cache {
 function summary(reports: Report[], upAt: number): string {
   return reports
     .map((r, i) => (['degrade', 'throw'] as const)
-      .map((m) => `child ${i} ${m}: ${r.modes[m].calls} calls, max ${r.modes[m].maxMs.toFixed(0)} ms, last error ${r.modes[m].lastErrorAt - upAt} ms after restart, errors ${JSON.stringify(r.modes[m].errors)}`)
+      .map((m) => `child ${i} ${m}: ${r.modes[m].calls} calls, max ${r.modes[m].maxMs.toFixed(0)} ms, last error ${r.modes[m].lastErrorAt - upAt} ms after restart (${r.modes[m].lastError}), errors ${JSON.stringify(r.modes[m].errors)}`)
       .join('; '))
     .join(' | ');
 }
@@ -131,6 +136,45 @@ test('F2, F3, F4: redis-server stalled (SIGSTOP: connections accepted, nothing a
   const reports = await Promise.all(children.map((c) => c.next<Report>('report')));
   t.diagnostic(summary(reports, upAt));
   checkReports(reports, upAt, 'stall');
+  assert.equal(reports[0]!.staleVictimReads, 0, 'the deleting process never read an old victim value');
+  assert.equal(reports[0]!.pending, 0, 'the deletes were retried');
+  const after = await cache.getMany(Array.from({ length: VICTIMS }, (_, i) => `victim:${i}`));
+  assert.ok(after.every((v) => v === undefined), 'every victim is deleted on the server');
+
+  for (const c of children) c.send({ type: 'stop' });
+  await Promise.all(children.map((c) => new Promise((r) => c.proc.once('exit', r))));
+});
+
+test('F2, F3, F4: the network stalls (fault proxy: connections accepted and read, nothing forwarded) for 3 s under load from 2 processes: same guarantees', async (t) => {
+  const server = await startRedis();
+  servers.push(server);
+  const proxy = await startFaultProxy({ targetPort: server.port });
+  proxies.push(proxy);
+  // The test itself talks to the server directly; the children go through the proxy.
+  const cache = open(server.url);
+  await cache.setMany(Array.from({ length: VICTIMS }, (_, i) => [`victim:${i}`, 'old'] as [string, unknown]), { expiresInSec: null });
+
+  const children: Child[] = [0, 1].map((i) => spawnFixture('chaos-load.ts', [proxy.url, String(COMMAND_TIMEOUT_MS), `proxy${i}`]));
+  await Promise.all(children.map((c) => c.next('ready')));
+  await sleep(500); // steady load before the stall
+
+  proxy.setMode('stall');
+  const downAt = Date.now();
+  await sleep(300);
+  children[0]!.send({ type: 'delete-victims', n: VICTIMS });
+  const deleted = await children[0]!.next<{ pending: number; ms: number }>('deleted');
+  assert.ok(deleted.pending > 0, 'the deletes did not get through and are remembered');
+  assert.ok(deleted.ms < COMMAND_TIMEOUT_MS + 50, `the delete gave up within the timeout (${deleted.ms.toFixed(0)} ms)`);
+  assert.equal(await cache.getValue('victim:0'), 'old', 'the old values are still on the server: a stale read is possible');
+  await sleep(Math.max(0, downAt + 3000 - Date.now()));
+  proxy.setMode('pass');
+  const upAt = Date.now();
+  await sleep(1500); // load after the recovery
+
+  for (const c of children) c.send({ type: 'report' });
+  const reports = await Promise.all(children.map((c) => c.next<Report>('report')));
+  t.diagnostic(summary(reports, upAt));
+  checkReports(reports, upAt, 'proxy stall');
   assert.equal(reports[0]!.staleVictimReads, 0, 'the deleting process never read an old victim value');
   assert.equal(reports[0]!.pending, 0, 'the deletes were retried');
   const after = await cache.getMany(Array.from({ length: VICTIMS }, (_, i) => `victim:${i}`));
