@@ -32,6 +32,8 @@ import {
   type Space,
 } from './keys.js';
 import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
+import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near-cache.js';
+import { RedisTracking } from './stores/redis-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
@@ -97,6 +99,11 @@ export class CacheCore {
   readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
   readonly onClose = new Set<() => void | Promise<void>>();
+  /** The near cache (N1–N5); null when off, and on stores that cannot track (embedded, cluster). */
+  readonly near: NearCache | null = null;
+  /** The store without the near cache's write hooks: for setValue's own tracked write (N1). */
+  readonly rawStore: Store;
+  #tracking: RedisTracking | undefined;
   readonly #ownsStore: boolean;
   readonly #encode: (v: unknown) => Buffer;
   readonly #decode: (b: Buffer) => unknown;
@@ -116,11 +123,26 @@ export class CacheCore {
       this.store = createRedisStore(spec, { commandTimeoutMs: options.commandTimeoutMs });
       this.#ownsStore = true;
     }
+    this.rawStore = this.store;
+    // --- near cache (near-cache.ts): only on a store Redis can track for us; the embedded store
+    // needs no second copy of its data.
+    const tracking = options.nearCache !== false && this.store instanceof RedisStore ? this.store.trackingConnections() : undefined;
+    if (options.nearCache !== false && tracking !== undefined) {
+      const near = new NearCache({ ...options.nearCache, now: options.now, decode: (b) => this.#decode(b) });
+      this.near = near;
+      this.store = nearStore(this.store, near);
+      this.#tracking = new RedisTracking(tracking, {
+        invalidate: (keys) => near.invalidate(keys),
+        setActive: (active) => near.setActive(active),
+        error: (err) => this.guard.report(err),
+      });
+    }
+    // --- end near cache
     this.guard = new StoreGuard({
       timeoutMs: options.commandTimeoutMs,
       // The embedded store answers at once, and the Redis store bounds every call by the same
       // commandTimeoutMs itself; only stores of unknown make need the guard's own deadline.
-      bounded: !(this.store instanceof MemoryStore || this.store instanceof RedisStore),
+      bounded: !(this.rawStore instanceof MemoryStore || this.rawStore instanceof RedisStore),
       policy: options.onStoreError,
       stats: this.stats,
       events: this.events,
@@ -195,6 +217,7 @@ export class CacheCore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const cleanup of this.onClose) await cleanup();
+      this.#tracking?.close();
       this.invalidations.close();
       this.guard.close();
       this.#unwatch();
@@ -352,7 +375,27 @@ export class Cache {
     const bytes = this.core.encode(value);
     const { store, guard } = this.core;
     await this.#settle(pk);
+    // N1: with tracking active, the write re-tracks the key and the value is kept near at once.
+    const near = this.core.near;
+    if (near !== null && near.active) return this.#setNear(near, pk, key, bytes, ttlMs);
     await guard.write('SET', () => store.set(pk, bytes, { ttlMs }));
+  }
+
+  /** setValue through the near cache (near-cache.ts: setAndTrack); kept only if nothing raced it. */
+  async #setNear(near: NearCache, pk: string, key: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
+    near.drop(pk);
+    const ticket = near.begin(pk);
+    let reply: unknown;
+    try {
+      reply = await this.core.guard.write('EVALSHA', () => this.core.rawStore.eval(setAndTrack, [pk], [bytes, ttlMs ?? 0]));
+    } finally {
+      if (ticket !== null && reply !== 1) near.abandon(ticket);
+    }
+    if (ticket !== null && reply === 1) {
+      const value = this.core.decode(bytes, null, key);
+      if (value === MISS) near.abandon(ticket);
+      else near.settle(ticket, value, bytes);
+    }
   }
 
   /**
@@ -375,6 +418,12 @@ export class Cache {
         return v === MISS ? null : { value: v };
       };
       return readWithPolicy(this.core, policy, bytes, decodeStale, this.#load(pk, key, generator, ttlMs, policy));
+    }
+    // N1: a near-cache hit answers without a store call (the miss path is #read's).
+    const near = this.core.near;
+    if (near !== null) {
+      const v = near.get(pk);
+      if (v !== NEAR_MISS) return this.#nearHit(v, key) as T;
     }
     const hit = await this.#read(pk, key);
     if (hit !== MISS) return hit as T;
@@ -427,10 +476,37 @@ export class Cache {
     return await generator();
   }
 
+  #nearHit(value: unknown, key: string): unknown {
+    const { stats, events } = this.core;
+    stats.near.hits++;
+    if (events.wantsHit) events.emit('hit', { key, layer: 'near', namespace: this.namespace });
+    return value;
+  }
+
   async #read(pk: string, key: string, count = true): Promise<unknown | Miss> {
     const { store, guard, stats, events } = this.core;
-    const bytes = await guard.read('GET', () => store.get(pk), null);
-    const value = bytes === null ? MISS : this.core.decode(bytes, pk, key);
+    // N1, N2: the near cache first; a miss takes a ticket before the GET so that a reply that
+    // raced an invalidation is returned but not kept. Values with S6/S7 metadata are not kept.
+    const near = this.core.near;
+    let ticket: Ticket | null = null;
+    if (near !== null) {
+      const v = near.get(pk);
+      if (v !== NEAR_MISS) return count ? this.#nearHit(v, key) : v;
+      if (count) stats.near.misses++;
+      ticket = near.begin(pk);
+    }
+    let bytes: Buffer | null;
+    try {
+      bytes = await guard.read('GET', () => store.get(pk), null);
+    } catch (err) {
+      if (ticket !== null) near!.abandon(ticket);
+      throw err;
+    }
+    let value = bytes === null ? MISS : this.core.decode(bytes, pk, key);
+    if (ticket !== null) {
+      if (value === MISS || isEntry(bytes!)) near!.abandon(ticket);
+      else value = near!.settle(ticket, value, bytes);
+    }
     if (!count) return value;
     if (value === MISS) {
       stats.store.misses++;
@@ -453,6 +529,8 @@ export class Cache {
     if (physical.length === 0) return 0;
     const { events } = this.core;
     // A delete that cannot reach the store is remembered and retried (F3).
+    // N1, F3: kept copies go at once, even if the delete cannot reach the store.
+    if (this.core.near !== null) for (const pk of physical) this.core.near.drop(pk);
     const n = await this.core.invalidations.delete(physical);
     if (events.wantsInvalidate) events.emit('invalidate', { keys: list, namespace: scope.namespace, reason: 'delete' });
     return n;
@@ -503,6 +581,7 @@ export class Cache {
       return physicalKey(scope, 'k', k);
     });
     if (physical.length === 0) return [];
+    if (this.core.near !== null) return this.#getManyNear(this.core.near, keys, physical);
     const { store, guard, stats } = this.core;
     const found = await guard.read('MGET', () => store.getMany(physical), null);
     return physical.map((pk, i) => {
@@ -515,6 +594,46 @@ export class Cache {
       stats.store.hits++;
       return value as T;
     });
+  }
+
+  /** getMany through the near cache (N1, N2): only the keys it does not hold are read, with tickets. */
+  async #getManyNear<T>(near: NearCache, keys: string[], physical: string[]): Promise<(T | undefined)[]> {
+    const { store, guard, stats } = this.core;
+    const out = new Array<T | undefined>(physical.length);
+    const missing: number[] = [];
+    for (let i = 0; i < physical.length; i++) {
+      const v = near.get(physical[i]!);
+      if (v === NEAR_MISS) missing.push(i);
+      else out[i] = this.#nearHit(v, keys[i]!) as T;
+    }
+    if (missing.length === 0) return out;
+    stats.near.misses += missing.length;
+    const tickets = missing.map((i) => near.begin(physical[i]!));
+    let found: (Buffer | null)[] | null;
+    try {
+      found = await guard.read('MGET', () => store.getMany(missing.map((i) => physical[i]!)), null);
+    } catch (err) {
+      for (const t of tickets) if (t !== null) near.abandon(t);
+      throw err;
+    }
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j]!;
+      const bytes = found?.[j] ?? null;
+      let value = bytes === null ? MISS : this.core.decode(bytes, physical[i]!, keys[i]!);
+      const t = tickets[j]!;
+      if (t !== null) {
+        if (value === MISS || isEntry(bytes!)) near.abandon(t);
+        else value = near.settle(t, value, bytes);
+      }
+      if (value === MISS) {
+        stats.store.misses++;
+        out[i] = undefined;
+      } else {
+        stats.store.hits++;
+        out[i] = value as T;
+      }
+    }
+    return out;
   }
 
   /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
@@ -594,6 +713,17 @@ export class Cache {
     pattern: string,
     filter: (b: { physical: string; name: string; space: Space }) => boolean,
   ): Promise<number> {
+    // N1, F3: kept copies of matching keys go at once, before the scan, even if the store is down.
+    const near = this.core.near;
+    if (near !== null) {
+      const prefix = scopePrefix(scope);
+      const compiled = compilePattern(prefix, spaces, user, pattern);
+      near.dropWhere((physical) => {
+        const p = parseKey(prefix, physical);
+        return p !== null && spaces.includes(p.space) && (user === undefined || p.user === user)
+          && compiled.matches(p.name) && filter({ physical, name: p.name, space: p.space });
+      });
+    }
     let deleted = 0;
     let complete: boolean;
     try {

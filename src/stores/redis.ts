@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Redis, Cluster } from 'ioredis';
+import type { Redis, Cluster, RedisOptions } from 'ioredis';
 import {
   ClosedError,
   LarderError,
@@ -38,7 +38,7 @@ import type {
   StoreEvents,
   TtlMs,
 } from './store.js';
-import { groupBySlot, keySlot, openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './redis-connect.js';
+import { groupBySlot, keySlot, openConnections, subscriberOverrides, type Connections, type RedisKind, type RedisStoreSpec } from './redis-connect.js';
 
 import {
   hasHashTag,
@@ -909,6 +909,19 @@ export class RedisStore implements Store {
     return () => {
       this.watchers.delete(entry);
     };
+  }
+
+  // --- near cache (redis-tracking.ts) --------------------------------------------------------
+
+  /**
+   * @internal For server-assisted client-side caching (near-cache.ts, N1–N3): the command
+   * connection, whose reads Redis tracks, and a factory of fresh connections with the store's
+   * overrides for the invalidation connection. Undefined on a cluster (one tracking pair per node
+   * would be needed; not built).
+   */
+  trackingConnections(): { main: Redis; open: (extra: RedisOptions) => Redis } | undefined {
+    if (this.isCluster) return undefined;
+    return { main: this.client, open: (extra) => this.client.duplicate({ ...subscriberOverrides(this.timeoutMs), ...extra }) };
   }
 
   // --- lifecycle -----------------------------------------------------------------------------

@@ -1,0 +1,361 @@
+/**
+ * The near cache (SPEC §8, N1–N5): decoded values of `getValue`/`getMany` kept in process memory,
+ * kept coherent by Redis itself (stores/redis-tracking.ts), not by trusting TTLs.
+ *
+ * Coherence, step by step:
+ *  - Only while tracking is active (both connections up, tracking pointed at the current
+ *    invalidation connection) is anything served or stored; otherwise the cache is empty and
+ *    every read goes to the store (N3).
+ *  - A read that misses takes a ticket before its GET is sent: the key's load record remembers a
+ *    generation. An invalidation of the key (or of everything) that arrives before the reply bumps
+ *    it, and the reply is then returned to its caller but not stored: a read that raced a write of
+ *    another client never caches the old value (N2). Replies and invalidations travel on two
+ *    connections, so either may come first; both orders are safe.
+ *  - Own writes: tracking runs with NOLOOP (no invalidations for this connection's own writes), so
+ *    every write or delete this process sends drops the key and bumps its generation itself. The
+ *    store is wrapped for that (`nearStore`), so every path (fills, leases, lock scripts, F3
+ *    retries, compare-and-delete) is covered, not only the facade's. `setValue` goes further: its
+ *    write is a script that sets the key and reads it back in one atomic step, so that Redis
+ *    tracks the key again (a write alone untracks it), and the value is stored here when the
+ *    reply comes, unless an invalidation arrived meanwhile (N1: own writes visible at once).
+ *  - Expiry: Redis invalidates keys it expires or evicts. A key expired lazily by this
+ *    connection's own read is not reported (NOLOOP), so a read of another kind that finds the key
+ *    missing drops it here too. `ttlSec` caps how long an entry is trusted anyway (N4).
+ *
+ * Values (N5): plain objects and arrays are deep-frozen once and shared by every hit. A value that
+ * holds a Map, Set, Date or byte array keeps its encoded bytes instead and is decoded on each hit,
+ * so every caller gets fresh copies of those.
+ *
+ * Bounds (N4): `maxEntries` and `maxBytes` (encoded size + key length + 64 per entry) are hard;
+ * eviction is CLOCK over the Map's insertion order (a hit sets a bit; the eviction sweep gives a
+ * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
+ * relinking, and an entry carries three fields.
+ */
+import type { MessageHandler, ScriptArg, Store, Script, StoreEvents } from './stores/store.js';
+import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+
+export const NEAR_MISS: unique symbol = Symbol('near-miss');
+export type NearMiss = typeof NEAR_MISS;
+
+/** Per-entry bookkeeping counted against maxBytes besides the value's bytes and the key. */
+const ENTRY_OVERHEAD = 64;
+const HOT = 1;
+const BYTES = 2;
+const SIZE_SHIFT = 4;
+
+class NearEntry {
+  /** The frozen value, or (flag BYTES) its encoded bytes. */
+  v: unknown;
+  /** size << SIZE_SHIFT | BYTES | HOT */
+  m: number;
+  /** Expiry in ms on the injected clock; 0: none. */
+  x: number;
+  constructor(v: unknown, m: number, x: number) {
+    this.v = v;
+    this.m = m;
+    this.x = x;
+  }
+}
+
+class Load {
+  gen = 0;
+  n = 0;
+}
+
+export interface Ticket {
+  readonly pk: string;
+  readonly load: Load;
+  readonly gen: number;
+  readonly epoch: number;
+}
+
+export interface NearCacheOptions {
+  maxEntries: number;
+  maxBytes?: number;
+  ttlSec?: number;
+  now: () => number;
+  /** Decodes stored bytes (for values kept as bytes). */
+  decode: (bytes: Buffer) => unknown;
+}
+
+export class NearCache {
+  readonly #entries = new Map<string, NearEntry>();
+  readonly #loads = new Map<string, Load>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #decode: (bytes: Buffer) => unknown;
+  #bytes = 0;
+  #active = false;
+  /** Bumped whenever everything is dropped: tickets of an older epoch never fill. */
+  #epoch = 0;
+  /** Invalidation messages received. */
+  invalidations = 0;
+  #activeWaiters: (() => void)[] = [];
+  #invalidationWaiters: (() => void)[] = [];
+
+  constructor(opts: NearCacheOptions) {
+    this.#maxEntries = opts.maxEntries;
+    this.#maxBytes = opts.maxBytes ?? Infinity;
+    this.#ttlMs = opts.ttlSec === undefined ? 0 : Math.max(1, Math.round(opts.ttlSec * 1000));
+    this.#now = opts.now;
+    this.#decode = opts.decode;
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The value kept for `pk`, or NEAR_MISS. */
+  get(pk: string): unknown {
+    const e = this.#entries.get(pk);
+    if (e === undefined) return NEAR_MISS;
+    const m = e.m;
+    if (e.x !== 0 && this.#now() >= e.x) {
+      this.#remove(pk, e);
+      return NEAR_MISS;
+    }
+    if ((m & HOT) === 0) e.m = m | HOT;
+    return (m & BYTES) === 0 ? e.v : this.#decode(e.v as Buffer);
+  }
+
+  has(pk: string): boolean {
+    return this.#entries.has(pk);
+  }
+
+  /** Before a read of `pk` is sent: a ticket, or null while tracking is inactive. */
+  begin(pk: string): Ticket | null {
+    if (!this.#active) return null;
+    let load = this.#loads.get(pk);
+    if (load === undefined) {
+      load = new Load();
+      this.#loads.set(pk, load);
+    }
+    load.n++;
+    return { pk, load, gen: load.gen, epoch: this.#epoch };
+  }
+
+  /**
+   * After the reply: keeps `value` (decoded from `bytes`) if nothing invalidated the key since the
+   * ticket was taken. `bytes` null: the key was missing; nothing is kept. Returns the value the
+   * caller should get (frozen when it was kept, as later hits will be).
+   */
+  settle(t: Ticket, value: unknown, bytes: Buffer | null): unknown {
+    const load = t.load;
+    if (--load.n === 0 && this.#loads.get(t.pk) === load) this.#loads.delete(t.pk);
+    if (bytes === null || !this.#active || t.epoch !== this.#epoch || load.gen !== t.gen) return value;
+    return this.#put(t.pk, value, bytes);
+  }
+
+  /** Ends a ticket whose read failed. */
+  abandon(t: Ticket): void {
+    if (--t.load.n === 0 && this.#loads.get(t.pk) === t.load) this.#loads.delete(t.pk);
+  }
+
+  #put(pk: string, value: unknown, bytes: Buffer): unknown {
+    const size = bytes.length + pk.length + ENTRY_OVERHEAD;
+    const old = this.#entries.get(pk);
+    if (old !== undefined) this.#remove(pk, old);
+    if (size > this.#maxBytes) return value;
+    let kept: unknown;
+    let flags = 0;
+    if (typeof value !== 'object' || value === null) kept = value;
+    else if (plainOnly(value)) kept = freeze(value);
+    else {
+      kept = Buffer.from(bytes);
+      flags = BYTES;
+    }
+    while (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.#evictOne();
+    this.#entries.set(pk, new NearEntry(kept, (size << SIZE_SHIFT) | flags, this.#ttlMs === 0 ? 0 : this.#now() + this.#ttlMs));
+    this.#bytes += size;
+    return flags === 0 ? kept : value;
+  }
+
+  /** CLOCK: the oldest entry without its hot bit goes; hot ones lose the bit and move to the end. */
+  #evictOne(): void {
+    for (const [pk, e] of this.#entries) {
+      if ((e.m & HOT) !== 0) {
+        e.m &= ~HOT;
+        this.#entries.delete(pk);
+        this.#entries.set(pk, e);
+        continue;
+      }
+      this.#remove(pk, e);
+      return;
+    }
+  }
+
+  #remove(pk: string, e: NearEntry): void {
+    this.#entries.delete(pk);
+    this.#bytes -= e.m >>> SIZE_SHIFT;
+  }
+
+  /** Another client changed these keys (or, null, maybe everything). */
+  invalidate(keys: readonly string[] | null): void {
+    this.invalidations++;
+    if (keys === null) this.#dropAll();
+    else for (const pk of keys) this.drop(pk);
+    if (this.#invalidationWaiters.length > 0) for (const f of this.#invalidationWaiters.splice(0)) f();
+  }
+
+  /** @internal Resolves at the next invalidation message (tests, benchmarks). */
+  nextInvalidation(): Promise<void> {
+    return new Promise((resolve) => this.#invalidationWaiters.push(resolve));
+  }
+
+  /** @internal Resolves when tracking is active (at once if it is). */
+  whenActive(): Promise<void> {
+    if (this.#active) return Promise.resolve();
+    return new Promise((resolve) => this.#activeWaiters.push(resolve));
+  }
+
+  /** Forgets `pk` and spoils reads of it in flight (own writes, invalidations). */
+  drop(pk: string): void {
+    const e = this.#entries.get(pk);
+    if (e !== undefined) this.#remove(pk, e);
+    const load = this.#loads.get(pk);
+    if (load !== undefined) load.gen++;
+  }
+
+  /** Drops every entry whose key passes `test` (deleteKeys, clearCache: at once, before the scan). */
+  dropWhere(test: (pk: string) => boolean): void {
+    for (const pk of [...this.#entries.keys()]) if (test(pk)) this.drop(pk);
+    for (const [pk, load] of this.#loads) if (test(pk)) load.gen++;
+  }
+
+  #dropAll(): void {
+    this.#epoch++;
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  /** Tracking came up or went down; either way nothing kept so far can be trusted. */
+  setActive(active: boolean): void {
+    this.#dropAll();
+    this.#active = active;
+    if (active && this.#activeWaiters.length > 0) for (const f of this.#activeWaiters.splice(0)) f();
+  }
+}
+
+/** True if `v` holds only plain objects, arrays and primitives (no Map, Set, Date, bytes). */
+function plainOnly(v: object): boolean {
+  if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
+    return true;
+  }
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
+  }
+  return true;
+}
+
+function freeze<T>(v: T): T {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
+  Object.freeze(v);
+  if (Array.isArray(v)) for (const x of v) freeze(x);
+  else for (const k in v) freeze((v as Record<string, unknown>)[k]);
+  return v;
+}
+
+/**
+ * setValue's write when the near cache is active (N1).
+ * KEYS[1]: the key. ARGV[1]: the encoded value. ARGV[2]: TTL in ms, 0 for none. Returns 1.
+ * The EXISTS after the SET is what matters: a write makes Redis forget that this client reads the
+ * key, and the read in the same atomic step makes it track the key again, so that the next write
+ * of another client is reported and the value may be kept here.
+ */
+export const setAndTrack: Script = {
+  name: 'near-set',
+  lua: `
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('EXISTS', KEYS[1])
+return 1`,
+  local: (data, keys, args) => {
+    const ttl = Number(args[1]);
+    data.set(keys[0]!, args[0] as Buffer, ttl > 0 ? ttl : null);
+    return 1;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The store seen through the near cache: every write drops its keys first.
+
+const WRITES_FIRST_KEY = new Set(['set', 'incrBy', 'expire', 'hset', 'hdel', 'push', 'pop', 'ltrim', 'sadd', 'srem']);
+/** Reads that may find a key missing, which this connection's own lazy expiry does not report. */
+const READS_FIRST_KEY = new Set(['exists', 'ttl', 'hget', 'hgetall', 'hexists', 'hkeys', 'llen', 'lrange', 'smembers', 'sismember', 'scard']);
+
+function empty(r: unknown): boolean {
+  return r === null || r === undefined || r === false || r === 0 || (Array.isArray(r) && r.length === 0) || (r instanceof Map && r.size === 0);
+}
+
+/**
+ * Wraps `inner` so that every write and delete sent through it drops the keys it touches from
+ * `near` (before it is sent: a read in flight then never fills the old value), and a read of
+ * another kind that finds a kept key missing drops it.
+ */
+export function nearStore(inner: Store, near: NearCache): Store {
+  const wrapped = new Map<string, unknown>();
+  return new Proxy(inner as unknown as Record<string, unknown>, {
+    get(target, prop) {
+      if (typeof prop !== 'string') return target[prop as unknown as string];
+      const cached = wrapped.get(prop);
+      if (cached !== undefined) return cached;
+      const value = target[prop];
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => Promise<unknown>;
+      let out: unknown;
+      if (WRITES_FIRST_KEY.has(prop)) {
+        out = (key: string, ...rest: unknown[]) => {
+          near.drop(key);
+          return fn.call(target, key, ...rest);
+        };
+      } else if (prop === 'setMany') {
+        out = (entries: ReadonlyArray<readonly [string, ...unknown[]]>) => {
+          for (const e of entries) near.drop(e[0]);
+          return fn.call(target, entries);
+        };
+      } else if (prop === 'delete') {
+        out = (keys: readonly string[]) => {
+          for (const k of keys) near.drop(k);
+          return fn.call(target, keys);
+        };
+      } else if (prop === 'eval') {
+        out = (script: Script, keys: readonly string[], args: readonly ScriptArg[]) => {
+          for (const k of keys) near.drop(k);
+          return fn.call(target, script, keys, args);
+        };
+      } else if (READS_FIRST_KEY.has(prop)) {
+        out = (key: string, ...rest: unknown[]) =>
+          fn.call(target, key, ...rest).then((r) => {
+            if (empty(r) && near.has(key)) near.drop(key);
+            return r;
+          });
+      } else {
+        out = fn.bind(target);
+      }
+      wrapped.set(prop, out);
+      return out;
+    },
+    // Not the inner class: nothing may bypass the wrapper by downcasting.
+    getPrototypeOf() {
+      return Object.prototype;
+    },
+  }) as unknown as Store;
+}
+
+export type { MessageHandler, StoreEvents };
