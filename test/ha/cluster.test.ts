@@ -38,7 +38,7 @@ interface Load {
 }
 
 /** Workers that write, read, count and delete across all slots until stopped. */
-function runLoad(cache: Cache, workers = 8, keys = 400): Load {
+function runLoad(cache: Cache, workers = 4, keys = 400): Load {
   const load = { ops: 0, errors: new Map<string, number>() };
   let running = true;
   const one = async (w: number) => {
@@ -62,8 +62,8 @@ function runLoad(cache: Cache, workers = 8, keys = 400): Load {
         const code = (err as { code?: string }).code ?? String(err);
         const what = `${code}: ${(err as Error).message.slice(0, 100)}`;
         load.errors.set(what, (load.errors.get(what) ?? 0) + 1);
-        // A store that fails at once would otherwise make this loop spin on microtasks alone.
-        await new Promise((r) => setImmediate(r));
+        // A store that fails at once would otherwise make this loop spin (and load CI) for nothing.
+        await sleep(5);
       }
     }
   };
@@ -228,7 +228,7 @@ describe('redis cluster: reshard and fail-over', () => {
 
   test('a killed master: its replica takes over and the cache serves again within node timeout + 2 s', async () => {
     const cache = make('failover');
-    const keys = Array.from({ length: 300 }, (_, i) => `fo:${i}`);
+    const keys = Array.from({ length: 100 }, (_, i) => `fo:${i}`);
     await cache.setMany(keys.map((k) => [k, 1]));
     const load = runLoad(cache, 4);
     let killedAt = 0;

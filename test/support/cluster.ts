@@ -8,6 +8,7 @@
  * chosen explicitly (`cluster-port`), because port + 10000 may not exist or may be taken.
  */
 import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { performance } from 'node:perf_hooks';
 import { keySlot } from '../../src/stores/redis-connect.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
@@ -120,7 +121,11 @@ function isUp(s: RedisServer): boolean {
 export async function startCluster(opts: ClusterOptions = {}): Promise<RedisCluster> {
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? 1000;
   const servers: RedisServer[] = [];
-  const stopAll = () => Promise.all(servers.map((s) => s.stop()));
+  const clientsToClose: Array<Map<number, Redis>> = [];
+  const stopAll = async () => {
+    for (const m of clientsToClose) for (const c of m.values()) c.disconnect();
+    await Promise.all(servers.map((s) => s.stop()));
+  };
   try {
     await Promise.all(
       Array.from({ length: 6 }, async () => {
@@ -153,10 +158,33 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     return s;
   };
 
+  // Polls go through one kept connection per node rather than a redis-cli process each: a fail-over
+  // is watched with dozens of queries a second, and spawning them would load a busy CI machine.
+  const clients = new Map<number, Redis>();
+  clientsToClose.push(clients);
+  const ask = async (server: RedisServer, ...args: string[]): Promise<string> => {
+    let c = clients.get(server.port);
+    if (c === undefined) {
+      c = new Redis({
+        host: server.host,
+        port: server.port,
+        protocol: 2,
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 1000,
+        retryStrategy: (times) => Math.min(times * 50, 200),
+      });
+      c.on('error', () => {});
+      clients.set(server.port, c);
+    }
+    const reply = (await c.call(args[0]!, ...args.slice(1))) as unknown;
+    return Array.isArray(reply) ? reply.map((r) => (Array.isArray(r) ? '' : String(r))).join('\n') : String(reply);
+  };
+
   const topology = async (): Promise<ClusterNodeInfo[]> => {
     for (const s of servers) {
       if (!isUp(s)) continue;
-      const out = await s.cli('CLUSTER', 'NODES');
+      const out = await ask(s, 'CLUSTER', 'NODES');
       if (out.includes('master') || out.includes('slave')) return parseClusterNodes(out);
     }
     throw new Error('no live cluster node answers CLUSTER NODES');
@@ -167,19 +195,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     let last = '';
     for (;;) {
       const live = servers.filter(isUp);
-      const infos = await Promise.all(live.map((s) => s.cli('CLUSTER', 'INFO')));
-      const views = await Promise.all(live.map((s) => s.cli('CLUSTER', 'SLOTS')));
+      const infos = await Promise.all(live.map((s) => ask(s, 'CLUSTER', 'INFO')));
       const ok = infos.every((i) => i.includes('cluster_state:ok'));
       // Every node must report the same slot owners (the same CLUSTER SLOTS master lines), so a
       // client that asks any node gets a consistent map.
       const owners = await Promise.all(
-        live.map(async (s) => parseClusterNodes(await s.cli('CLUSTER', 'NODES'))
+        live.map(async (s) => parseClusterNodes(await ask(s, 'CLUSTER', 'NODES'))
           .filter((n) => n.role === 'master' && n.slots.length > 0 && !n.failed)
           .map((n) => `${n.port}:${n.slots.map((r) => r.join('-')).join(',')}`)
           .sort()
           .join(' ')),
       );
-      const agree = owners.every((o) => o === owners[0]) && views.length > 0;
+      const agree = owners.every((o) => o === owners[0]) && owners.length > 0;
       if (ok && agree) return;
       last = `${infos.map((i) => /cluster_state:\w+/.exec(i)?.[0]).join(' ')} / ${owners.join(' | ')}`;
       if (performance.now() > deadline) throw new Error(`cluster not healthy in ${timeoutMs} ms: ${last}`);
@@ -227,7 +254,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       if (replica === undefined) throw new Error(`master ${victim.port} has no replica to take over`);
       // The replica must have synced, or it has nothing to serve (and may refuse to fail over).
       const deadline = performance.now() + 10_000;
-      while (!(await byPort(replica.port).cli('INFO', 'replication')).includes('master_link_status:up')) {
+      while (!(await ask(byPort(replica.port), 'INFO', 'replication')).includes('master_link_status:up')) {
         if (performance.now() > deadline) throw new Error(`replica ${replica.port} never synced`);
         await sleep(50);
       }
@@ -236,7 +263,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       opts?.onKilled?.();
       const promoted = byPort(replica.port);
       const until = performance.now() + nodeTimeoutMs * 10 + 10_000;
-      while (!(await promoted.cli('ROLE')).startsWith('master')) {
+      while (!(await ask(promoted, 'ROLE')).startsWith('master')) {
         if (performance.now() > until) throw new Error(`replica ${replica.port} was not promoted`);
         await sleep(50);
       }
@@ -301,7 +328,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     const t = await topology();
     const deadline = performance.now() + 15_000;
     for (const r of t.filter((n) => n.role === 'replica')) {
-      while (!(await byPort(r.port).cli('INFO', 'replication')).includes('master_link_status:up')) {
+      while (!(await ask(byPort(r.port), 'INFO', 'replication')).includes('master_link_status:up')) {
         if (performance.now() > deadline) throw new Error(`replica ${r.port} never synced`);
         await sleep(50);
       }
@@ -318,7 +345,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
         if (slot >= from && slot <= to) probe = `harness{${i}}`;
       }
       await byPort(m.port).cli('SET', probe, '1');
-      while (!replicaCaughtUp(await byPort(m.port).cli('INFO', 'replication'))) {
+      while (!replicaCaughtUp(await ask(byPort(m.port), 'INFO', 'replication'))) {
         if (performance.now() > deadline) throw new Error(`master ${m.port} has no acknowledging replica`);
         await sleep(50);
       }

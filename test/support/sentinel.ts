@@ -74,7 +74,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   for (;;) {
     if (await check()) return;
     if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
+    await sleep(100);
   }
 }
 
