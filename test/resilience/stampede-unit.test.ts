@@ -15,7 +15,9 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 let server: RedisServer;
 let cluster: RedisCluster;
 before(async () => {
-  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
+  // One after the other: if the cluster fails to start, the server is still stopped by after().
+  server = await startRedis();
+  cluster = await startCluster();
 });
 after(async () => {
   await Promise.all([server?.stop(), cluster?.stop()]);
