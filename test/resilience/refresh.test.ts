@@ -205,3 +205,29 @@ describe('entry envelope', () => {
     assert.equal(readEntry((await store.get(keys[0]!))!), null);
   });
 });
+
+describe('S6, S7 on Redis with the near cache on', () => {
+  test('S7, N1: entries with metadata are never kept near: stale serving, refresh and logical expiry behave as without it', async () => {
+    const { startRedis } = await import('../support/redis-server.js');
+    const server = await startRedis();
+    const clock = { t: 1_700_000_000_000 };
+    const cache = createCache({ store: server.url, nearCache: { maxEntries: 100 }, now: () => clock.t });
+    try {
+      let runs = 0;
+      const opts = { generator: async () => `v${++runs}`, expiresInSec: 10, staleWhileRevalidateSec: 30 };
+      assert.equal(await cache.getValue('near-swr', opts), 'v1');
+      assert.equal(await cache.getValue('near-swr'), 'v1');
+      clock.t += 11_000;
+      assert.equal(await cache.getValue('near-swr'), undefined, 'a plain read honours the logical expiry, also through the near cache');
+      assert.equal(await cache.getValue('near-swr', opts), 'v1');
+      await settled(cache);
+      assert.equal(await cache.getValue('near-swr', opts), 'v2');
+      assert.equal(await cache.getValue('near-swr'), 'v2');
+      assert.equal(runs, 2);
+      assert.equal(cache.stats().staleServes, 1);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+});
