@@ -51,7 +51,7 @@ export interface LockOptions {
    * Default 0: no WAIT.
    */
   waitReplicas?: number;
-  /** How long WAIT may take, in ms; keep it below commandTimeoutMs. Default 250 (on an idle Redis 7.0 a WAIT can take ~100 ms even with healthy replicas). */
+  /** How long WAIT may take, in ms; keep it below commandTimeoutMs (WAIT holds the connection meanwhile). Default 250. */
   waitTimeoutMs?: number;
 }
 
