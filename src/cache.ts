@@ -403,6 +403,15 @@ export class Cache {
    * flight (S4), stores its result and returns it (S3).
    */
   async getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
+    // N1 fast path: an unscoped hit of a key seen before skips the key layout (near-cache.ts).
+    const near = this.core.near;
+    if (opts === undefined && near !== null) {
+      const known = near.physicalOf(this.#namespace ?? currentContext()?.namespace ?? this.core.options.namespace, key);
+      if (known !== undefined) {
+        const v = near.get(known);
+        if (v !== NEAR_MISS) return this.#nearHit(v, key) as T;
+      }
+    }
     const pk = this.key(key, opts);
     const generator = opts?.generator;
     if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
@@ -420,8 +429,8 @@ export class Cache {
       return readWithPolicy(this.core, policy, bytes, decodeStale, this.#load(pk, key, generator, ttlMs, policy));
     }
     // N1: a near-cache hit answers without a store call (the miss path is #read's).
-    const near = this.core.near;
     if (near !== null) {
+      if (opts === undefined) near.rememberPhysical(this.namespace, key, pk);
       const v = near.get(pk);
       if (v !== NEAR_MISS) return this.#nearHit(v, key) as T;
     }
@@ -474,6 +483,23 @@ export class Cache {
   async #generate<T>(generator: () => T | Promise<T>): Promise<T> {
     this.core.stats.generatorRuns++;
     return await generator();
+  }
+
+  /**
+   * N1: what the near cache holds for `key` right now, synchronously, without any store call;
+   * `undefined` when it holds nothing (or there is no near cache). Values are deep-frozen (N5).
+   */
+  peek<T = unknown>(key: string, opts?: ScopeOptions): T | undefined {
+    const near = this.core.near;
+    if (near === null) return undefined;
+    const ns = opts === undefined ? (this.#namespace ?? currentContext()?.namespace ?? this.core.options.namespace) : '';
+    let pk = opts === undefined ? near.physicalOf(ns, key) : undefined;
+    if (pk === undefined) {
+      pk = this.key(key, opts);
+      if (opts === undefined) near.rememberPhysical(ns, key, pk);
+    }
+    const v = near.get(pk);
+    return v === NEAR_MISS ? undefined : (this.#nearHit(v, key) as T);
   }
 
   #nearHit(value: unknown, key: string): unknown {

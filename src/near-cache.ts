@@ -92,6 +92,11 @@ export class NearCache {
   #epoch = 0;
   /** Invalidation messages received. */
   invalidations = 0;
+  /**
+   * Physical keys of unscoped calls by namespace and key, so that a hit skips the key layout
+   * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
+   */
+  readonly #physical = new Map<string, Map<string, string>>();
   #activeWaiters: (() => void)[] = [];
   #invalidationWaiters: (() => void)[] = [];
 
@@ -126,6 +131,23 @@ export class NearCache {
     }
     if ((m & HOT) === 0) e.m = m | HOT;
     return (m & BYTES) === 0 ? e.v : this.#decode(e.v as Buffer);
+  }
+
+  /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
+  physicalOf(ns: string, key: string): string | undefined {
+    return this.#physical.get(ns)?.get(key);
+  }
+
+  /** Remembers the physical key of an unscoped, validated key. */
+  rememberPhysical(ns: string, key: string, pk: string): void {
+    let m = this.#physical.get(ns);
+    if (m === undefined) {
+      if (this.#physical.size >= 64) this.#physical.clear();
+      m = new Map();
+      this.#physical.set(ns, m);
+    }
+    if (m.size >= this.#maxEntries * 2) m.clear();
+    m.set(key, pk);
   }
 
   has(pk: string): boolean {

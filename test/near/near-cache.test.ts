@@ -301,6 +301,22 @@ describe('near cache (N1–N5)', () => {
     assert.deepEqual(await a.getValue('rates', { shared: true }), { eur: 2 });
   });
 
+  test('N1: peek answers synchronously from the near cache only, and namespaces stay apart (K1)', async () => {
+    const a = await nearCache({ namespace: 'pk1' });
+    const other = a.forNamespace('pk2');
+    await a.setValue('p', 'one');
+    await other.setValue('p', 'two');
+    assert.equal(a.peek('p'), 'one');
+    assert.equal(other.peek('p'), 'two');
+    assert.equal(await a.getValue('p'), 'one');
+    assert.equal(await other.getValue('p'), 'two');
+    assert.equal(await a.runInContext({ namespace: 'pk2' }, () => a.getValue('p')), 'two'); // the context's namespace
+    assert.equal(await a.runInContext({ namespace: 'pk1' }, () => other.getValue('p')), 'two'); // the view's wins
+    assert.equal(a.peek('never-read'), undefined);
+    await landed(a, () => plainCache().forNamespace('pk1').setValue('p', 'changed'));
+    assert.equal(a.peek('p'), undefined);
+  });
+
   test('on the embedded store the near cache is a no-op, not a second copy', async () => {
     const m = createCache({ store: 'memory', nearCache: { maxEntries: 10 } });
     assert.equal(m.core.near, null);
