@@ -55,6 +55,7 @@ export class RedisTracking {
   #active = false;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
+  #refused = false;
   readonly #onMainReady = () => this.#startRound();
   readonly #onMainClose = () => this.#lost();
 
@@ -82,7 +83,7 @@ export class RedisTracking {
   #ensureInvalidationConnection(): void {
     if (this.#inv !== null || this.#closed) return;
     // RESP2: see the file comment. lazyConnect off: dial now.
-    const inv = this.#conns.open({ protocol: 2, lazyConnect: false, connectionName: 'larder-invalidations' });
+    const inv = this.#conns.open({ protocol: 2, lazyConnect: false });
     this.#inv = inv;
     inv.on('error', () => {
       // Dial failures are retried by ioredis and reported by the store's own connection.
@@ -117,7 +118,7 @@ export class RedisTracking {
 
   /** Points the main connection's tracking at the current invalidation connection. */
   #startRound(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#refused) return;
     this.#ensureInvalidationConnection();
     const id = this.#invId;
     const main = this.#conns.main;
@@ -138,8 +139,16 @@ export class RedisTracking {
   }
 
   #failed(err: unknown): void {
-    if (this.#closed) return;
-    this.#sink.error(err instanceof Error ? err : new Error(String(err)));
+    if (this.#closed || this.#refused) return;
+    const e = err instanceof Error ? err : new Error(String(err));
+    // A server that refuses tracking (an ACL without CLIENT, say) refuses it every time: report it
+    // once and leave the near cache bypassed, rather than retrying and reporting forever.
+    if (/^(NOPERM|ERR)/.test(e.message)) {
+      this.#refused = true;
+      this.#sink.error(new Error(`near cache disabled: the server refused client tracking (${e.message})`, { cause: e }));
+      return;
+    }
+    this.#sink.error(e);
     if (this.#retry !== undefined) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;

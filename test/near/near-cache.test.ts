@@ -317,6 +317,27 @@ describe('near cache (N1–N5)', () => {
     assert.equal(a.peek('p'), undefined);
   });
 
+  test('N3: a server that refuses client tracking (ACL) leaves the near cache bypassed, reported once', async () => {
+    await server.cli('ACL', 'SETUSER', 'notrack', 'on', '>pw', '~*', '&*', '+@all', '-client');
+    const c = createCache({ store: `redis://notrack:pw@127.0.0.1:${server.port}`, nearCache: { maxEntries: 10 } });
+    open.push(c);
+    const errors: Error[] = [];
+    const refused = new Promise<void>((resolve) =>
+      c.on('error', (e) => {
+        errors.push(e);
+        if (/refused client tracking/.test(e.message)) resolve();
+      }),
+    );
+    await c.setValue('acl:k', 1);
+    await refused;
+    assert.equal(c.core.near!.active, false);
+    const r = await reads();
+    assert.equal(await c.getValue('acl:k'), 1);
+    assert.equal(await c.getValue('acl:k'), 1);
+    assert.equal(await reads(), r + 2);
+    assert.equal(errors.filter((e) => /refused client tracking/.test(e.message)).length, 1);
+  });
+
   test('on the embedded store the near cache is a no-op, not a second copy', async () => {
     const m = createCache({ store: 'memory', nearCache: { maxEntries: 10 } });
     assert.equal(m.core.near, null);
