@@ -125,8 +125,9 @@ export class CacheCore {
     }
     this.rawStore = this.store;
     // --- near cache (near-cache.ts): only on a store Redis can track for us; the embedded store
-    // needs no second copy of its data.
-    const tracking = options.nearCache !== false && this.store instanceof RedisStore ? this.store.trackingConnections() : undefined;
+    // needs no second copy of its data. Only on a store this cache opened: the main connection's
+    // tracking can redirect to one invalidation connection, so two caches must not share one.
+    const tracking = options.nearCache !== false && this.#ownsStore && this.store instanceof RedisStore ? this.store.trackingConnections() : undefined;
     if (options.nearCache !== false && tracking !== undefined) {
       const near = new NearCache({ ...options.nearCache, now: options.now, decode: (b) => this.#decode(b) });
       this.near = near;
