@@ -59,6 +59,11 @@ describe('near cache (N1–N5)', () => {
     for (let i = 0; i < 50; i++) assert.deepEqual(await a.getValue('n1:k'), { rate: 120 });
     assert.equal(await reads(), before);
     assert.equal(a.stats().near.hits, 50);
+    const layers: string[] = [];
+    a.on('hit', (e) => layers.push(e.layer));
+    await a.getValue('n1:k');
+    assert.deepEqual(layers, ['near']); // O2
+    await assert.rejects(a.getValue(''), { code: 'E_KEY' }); // the fast path validates as before (K4)
   });
 
   test('N1: an own write is visible at once with no store read, and an own delete at once', async () => {
