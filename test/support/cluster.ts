@@ -324,9 +324,21 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       '--cluster-replicas', '1', '--cluster-yes',
     ]);
     await waitHealthy(30_000);
-    // Replicas attached and synced, so that any master may be killed from the start.
-    const t = await topology();
+    // Gossip may still show a freshly joined replica as a master without slots: wait until the
+    // view has three slot-owning masters, each with a replica, before reading roles from it.
     const deadline = performance.now() + 15_000;
+    let t = await topology();
+    const settled = (nodes: ClusterNodeInfo[]): boolean => {
+      const ms = nodes.filter((n) => n.role === 'master' && n.slots.length > 0);
+      const rs = nodes.filter((n) => n.role === 'replica' && ms.some((m) => m.id === n.masterId));
+      return ms.length === 3 && rs.length === 3 && ms.length + rs.length === nodes.length;
+    };
+    while (!settled(t)) {
+      if (performance.now() > deadline) throw new Error('cluster roles never settled after create');
+      await sleep(50);
+      t = await topology();
+    }
+    // Replicas attached and synced, so that any master may be killed from the start.
     for (const r of t.filter((n) => n.role === 'replica')) {
       while (!(await ask(byPort(r.port), 'INFO', 'replication')).includes('master_link_status:up')) {
         if (performance.now() > deadline) throw new Error(`replica ${r.port} never synced`);
@@ -337,7 +349,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
     // to a second; a WAIT before it would see 0 replicas).
     // A replica that just finished its first sync gets no writes until its first ACK (up to a
     // second later): write once on every master and wait for the replica to have it.
-    for (const m of t.filter((n) => n.role === 'master')) {
+    for (const m of t.filter((n) => n.role === 'master' && n.slots.length > 0)) {
       const [from, to] = m.slots[0]!;
       let probe = '';
       for (let i = 0; probe === ''; i++) {
