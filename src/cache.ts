@@ -34,6 +34,7 @@ import {
 import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
 import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near-cache.js';
 import { RedisTracking } from './stores/redis-tracking.js';
+import { ClusterTracking } from './stores/redis-cluster-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
@@ -99,11 +100,11 @@ export class CacheCore {
   readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
   readonly onClose = new Set<() => void | Promise<void>>();
-  /** The near cache (N1–N5); null when off, and on stores that cannot track (embedded, cluster). */
+  /** The near cache (N1–N5); null when off, and on stores that need none or cannot track (embedded, a store passed in). */
   readonly near: NearCache | null = null;
   /** The store without the near cache's write hooks: for setValue's own tracked write (N1). */
   readonly rawStore: Store;
-  #tracking: RedisTracking | undefined;
+  #tracking: RedisTracking | ClusterTracking | undefined;
   readonly #ownsStore: boolean;
   readonly #encode: (v: unknown) => Buffer;
   readonly #decode: (b: Buffer) => unknown;
@@ -127,16 +128,20 @@ export class CacheCore {
     // --- near cache (near-cache.ts): only on a store Redis can track for us; the embedded store
     // needs no second copy of its data. Only on a store this cache opened: the main connection's
     // tracking can redirect to one invalidation connection, so two caches must not share one.
-    const tracking = options.nearCache !== false && this.#ownsStore && this.store instanceof RedisStore ? this.store.trackingConnections() : undefined;
-    if (options.nearCache !== false && tracking !== undefined) {
+    // On a cluster, every node of the pool gets its own tracking pair (redis-cluster-tracking.ts).
+    const redis = options.nearCache !== false && this.#ownsStore && this.store instanceof RedisStore ? this.store : undefined;
+    const tracking = redis?.trackingConnections();
+    const clusterTracking = redis?.clusterTracking();
+    if (options.nearCache !== false && (tracking !== undefined || clusterTracking !== undefined)) {
       const near = new NearCache({ ...options.nearCache, now: options.now, decode: (b) => this.#decode(b) });
       this.near = near;
       this.store = nearStore(this.store, near);
-      this.#tracking = new RedisTracking(tracking, {
-        invalidate: (keys) => near.invalidate(keys),
-        setActive: (active) => near.setActive(active),
-        error: (err) => this.guard.report(err),
-      });
+      const sink = {
+        invalidate: (keys: string[] | null) => near.invalidate(keys),
+        setActive: (active: boolean) => near.setActive(active),
+        error: (err: Error) => this.guard.report(err),
+      };
+      this.#tracking = tracking !== undefined ? new RedisTracking(tracking, sink) : new ClusterTracking(clusterTracking!, sink);
     }
     // --- end near cache
     this.guard = new StoreGuard({

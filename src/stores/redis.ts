@@ -18,7 +18,8 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Redis, Cluster, RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { ClusterTrackingConnections } from './redis-cluster-tracking.js';
 import {
   ClosedError,
   LarderError,
@@ -916,12 +917,33 @@ export class RedisStore implements Store {
   /**
    * @internal For server-assisted client-side caching (near-cache.ts, N1–N3): the command
    * connection, whose reads Redis tracks, and a factory of fresh connections with the store's
-   * overrides for the invalidation connection. Undefined on a cluster (one tracking pair per node
-   * would be needed; not built).
+   * overrides for the invalidation connection. Undefined on a cluster: see clusterTracking().
    */
   trackingConnections(): { main: Redis; open: (extra: RedisOptions) => Redis } | undefined {
     if (this.isCluster) return undefined;
     return { main: this.client, open: (extra) => this.client.duplicate({ ...subscriberOverrides(this.timeoutMs), ...extra }) };
+  }
+
+  /**
+   * @internal The cluster client, whose node connections each get a tracking pair
+   * (redis-cluster-tracking.ts), and a factory of invalidation connections to one node. Undefined
+   * on a standalone or Sentinel store.
+   */
+  clusterTracking(): ClusterTrackingConnections | undefined {
+    if (!this.isCluster) return undefined;
+    return {
+      cluster: this.conns.main as Cluster,
+      open: (node, extra) =>
+        new Redis({
+          ...(node.options as RedisOptions),
+          ...subscriberOverrides(this.timeoutMs),
+          // An invalidation connection only subscribes: it is never a replica's READONLY reader.
+          readOnly: false,
+          host: node.options.host,
+          port: node.options.port,
+          ...extra,
+        }),
+    };
   }
 
   // --- lifecycle -----------------------------------------------------------------------------
