@@ -87,10 +87,20 @@ describe('redis sentinel: fail-over', () => {
     await cache.close();
   });
 
-  test('the master killed: the store follows the promotion and serves within detection (down-after + 1 s desync) + 2 s', async () => {
+  test('the master killed: the store follows the promotion and serves within detection (down-after + 1 s desync) + 2 s; a near cache tracks again on the new master (N3)', async () => {
     const cache = createCache({ namespace: 'sentinel-fo', onStoreError: 'throw', store: open() });
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     await cache.setMany(keys.map((k) => [k, 1]));
+    // And a near cache (N1-N3) on its own Sentinel connections: it must follow the promotion too.
+    const near = createCache({
+      namespace: 'sentinel-fo',
+      nearCache: { maxEntries: 1000 },
+      store: { sentinel: { sentinels: group.sentinelAddresses, name: group.name, password: group.password, sentinelPassword: group.sentinelPassword } },
+    });
+    await near.exists('warm-up');
+    await near.core.near!.whenActive();
+    assert.deepEqual(await near.getMany(keys), keys.map(() => 1));
+    assert.equal(near.core.near!.size, keys.length);
     let killedAt = 0;
     let onKilled!: () => void;
     const killed = new Promise<void>((r) => (onKilled = r));
@@ -129,6 +139,17 @@ describe('redis sentinel: fail-over', () => {
     for (const code of seen) assert.match(code, /^E_STORE_(UNAVAILABLE|TIMEOUT)$/);
     assert.deepEqual(await cache.getMany(keys), keys.map(() => 2));
     assert.equal((await promoted.cli('ROLE')).split('\n')[0], 'master');
+    // The near cache lost its connections with the old master (emptied, N3), tracks on the new one,
+    // and serves the values written there; another client's next write reaches it.
+    const deadline = performance.now() + 5000;
+    while (!near.core.near!.active && performance.now() < deadline) await sleep(20);
+    assert.ok(near.core.near!.active, 'near cache tracking again on the promoted master');
+    assert.deepEqual(await near.getMany(keys), keys.map(() => 2));
+    const inv = near.core.near!.nextInvalidation();
+    await cache.setValue('k0', 3);
+    await inv;
+    assert.equal(await near.getValue('k0'), 3);
+    await near.close();
     await cache.close();
   });
 });
