@@ -86,8 +86,13 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-function tagOf(userPart: string, escapedName: string): string {
-  const h = fnv1a(escapedName) ^ (userPart.length > 1 ? fnv1a(userPart) : 0);
+/**
+ * The hash tag of one logical object: from its name, its user scope and its namespace prefix.
+ * The prefix is part of it so that a name every tenant uses (`bootinfo`, a popular doc) does not
+ * put every tenant's copy in one slot, on one node.
+ */
+function tagOf(prefix: string, userPart: string, escapedName: string): string {
+  const h = fnv1a(escapedName) ^ (userPart.length > 1 ? fnv1a(userPart) : 0) ^ Math.imul(fnv1a(prefix), 0x9e3779b1);
   return (((h >>> 16) ^ h) & 0xffff).toString(16).padStart(4, '0');
 }
 
@@ -116,7 +121,8 @@ function userPart(user: string | null): string {
 export function physicalKey(scope: KeyScope, space: Space, name: string): string {
   const u = userPart(scope.user);
   const n = escapeName(name);
-  return `${scopePrefix(scope)}{${tagOf(u, n)}}${space}${u}:${n}`;
+  const prefix = scopePrefix(scope);
+  return `${prefix}{${tagOf(prefix, u, n)}}${space}${u}:${n}`;
 }
 
 /**
