@@ -493,10 +493,10 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         assert.equal((await p1.runInContext({ namespace: other }, () => make1())).ns, other);
         assert.equal(runs[0], 2);
         await make1.clearCache();
-        // This process at once; the other within 100 ms.
+        // This process at once; the other once the message arrives (until() fails past 1 s; the
+        // 100 ms p99 of X3 is a benchmark figure: bench/propagation.ts).
         assert.equal((await make1()).run, 3);
-        const elapsed = await until(async () => (await make2()).run === 2, 1000);
-        assert.ok(elapsed < 100, `took ${elapsed} ms`);
+        await until(async () => (await make2()).run === 2, 1000);
         // The other namespace kept its entry.
         assert.equal((await p1.runInContext({ namespace: other }, () => make1())).run, 2);
         assert.equal(runs[0], 3);
@@ -511,8 +511,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         assert.equal(await cfg(), 1);
         assert.equal(await cfg(), 1);
         await p1.clearCache();
-        const elapsed = await until(async () => (await cfg()) === 2, 1000);
-        assert.ok(elapsed < 100, `took ${elapsed} ms`);
+        await until(async () => (await cfg()) === 2, 1000);
       });
 
       it('X3: maxEntries bounds a process cache (least recently used go first); ttlSec expires entries', async () => {
