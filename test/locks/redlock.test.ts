@@ -160,6 +160,9 @@ test('LK10: when waiting on a slow server takes longer than the lease, the attem
 
 test('LK10: a Redlock lock renews itself like any other (autoExtend) and aborts its signal when it cannot', async () => {
   const nodes = storesFor(3).map((s) => chaosStore(s));
+  // Connected first: a 300 ms lease gives each server 30 ms to answer, less than a cold connect
+  // may take on a loaded machine, and this test is about renewal, not about the first dial.
+  await Promise.all(nodes.map((s) => s.exists('warm-up')));
   const rl = createRedlock(nodes, { retryCount: 0 });
   const lock = await rl.lock('rl-watch', { ttlMs: 300 });
   await sleep(700);
