@@ -67,9 +67,16 @@ export interface ResolvedLockOptions {
   waitTimeoutMs?: number;
 }
 
-/** Validates the lock options before any I/O (TypeError naming the option, C6). */
-export function resolveLockOptions(opts: LockOptions | undefined): ResolvedLockOptions {
+/**
+ * Validates the lock options before any I/O (TypeError naming the option, C6). `kind` names a lock
+ * other than the mutex (read-write lock, semaphore, Redlock): those refuse `waitReplicas` rather
+ * than ignore it, since a caller who asked for replica acknowledgement must not silently go without.
+ */
+export function resolveLockOptions(opts: LockOptions | undefined, kind?: string): ResolvedLockOptions {
   if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('lock options must be an object');
+  if (kind !== undefined && (opts?.waitReplicas !== undefined || opts?.waitTimeoutMs !== undefined)) {
+    throw new TypeError(`waitReplicas and waitTimeoutMs apply to lock, tryLock and withLock, not to a ${kind}`);
+  }
   const ttlMs = opts?.ttlMs ?? LOCK_DEFAULTS.ttlMs;
   if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 3) {
     throw new TypeError(`ttlMs must be an integer number of milliseconds >= 3, got ${String(ttlMs)}`);

@@ -20,7 +20,7 @@ import { leaseExtend, leaseRelease, lockExtend, lockRelease, readAcquire, withdr
 const INTENT_MS = 2_000;
 
 /** Per-call options of read() and write(): those of cache.lock, minus the scope (fixed by the lock). */
-export type RwLockOptions = Omit<LockOptions, 'shared' | 'user'>;
+export type RwLockOptions = Omit<LockOptions, 'shared' | 'user' | 'waitReplicas' | 'waitTimeoutMs'>;
 
 interface RwKeys {
   readers: string;
@@ -99,12 +99,12 @@ export class ReadWriteLock {
 
   /** Acquires a shared (read) lock. Waits while a writer holds the lock or waits for it. */
   read(opts?: RwLockOptions): Promise<Lock> {
-    return new ReadAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts)).acquire();
+    return new ReadAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts, 'read-write lock')).acquire();
   }
 
   /** Acquires the exclusive (write) lock, once no reader and no other writer holds it. */
   write(opts?: RwLockOptions): Promise<Lock> {
-    return new WriteAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts)).acquire();
+    return new WriteAcquisition(this.#ctx, this.name, this.#keys, resolveLockOptions(opts, 'read-write lock')).acquire();
   }
 
   /** Runs `fn` under a read lock and releases it. */

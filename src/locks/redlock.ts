@@ -156,7 +156,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
 
   async function lock(name: string, o: RedlockLockOptions | undefined, tryOnce: boolean): Promise<Lock> {
     validateKey(name, 'lock name');
-    const r = resolveLockOptions(o);
+    const r = resolveLockOptions(o, 'Redlock lock');
     const retries = tryOnce ? 0 : nonNegative('retryCount', o?.retryCount, retryCount, true);
     const waitMs = tryOnce || o?.waitMs === undefined ? Infinity : r.waitMs;
     if (o?.shared !== undefined && typeof o.shared !== 'boolean') throw new TypeError('shared must be a boolean');

@@ -21,7 +21,7 @@ export interface SemaphoreOptions {
 }
 
 /** Per-call options of acquire(): those of cache.lock, minus the scope (fixed by the semaphore). */
-export type PermitOptions = Omit<LockOptions, 'shared' | 'user'>;
+export type PermitOptions = Omit<LockOptions, 'shared' | 'user' | 'waitReplicas' | 'waitTimeoutMs'>;
 
 export function validatePermits(permits: unknown): asserts permits is number {
   if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {
@@ -71,7 +71,7 @@ export class Semaphore {
 
   /** Acquires a permit, waiting as cache.lock does (LK5). */
   acquire(opts?: PermitOptions): Promise<Lock> {
-    return new PermitAcquisition(this.#ctx, this.name, this.#holders, this.#fence, this.permits, resolveLockOptions(opts)).acquire();
+    return new PermitAcquisition(this.#ctx, this.name, this.#holders, this.#fence, this.permits, resolveLockOptions(opts, 'semaphore')).acquire();
   }
 
   /** A permit if one is free now, else null. */

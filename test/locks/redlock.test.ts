@@ -55,6 +55,8 @@ async function holders(name: string, n: number): Promise<number> {
 test('LK10: with 3 servers, a lock is held on all of them and released on all of them', async () => {
   const rl = createRedlock(storesFor(3));
   assert.equal(rl.quorum, 2);
+  // A quorum lock has no single master to WAIT on: the option is refused, not ignored.
+  await assert.rejects(async () => rl.lock('rl-basic', { waitReplicas: 1 }), /not to a Redlock lock/);
   const lock = await rl.lock('rl-basic', { ttlMs: 2000 });
   assert.equal(await holders('rl-basic', 3), 3);
   assert.equal(await rl.tryLock('rl-basic'), null);

@@ -327,6 +327,15 @@ export function lockSuite(cfg: Config) {
       await assert.rejects(cache.lock('x', { ttlMs: 0 }), TypeError);
       await assert.rejects(cache.lock('x', { waitMs: -1 }), TypeError);
       assert.throws(() => cache.semaphore('x', { permits: 0 }), TypeError);
+      // WAIT after acquire is the mutex's: the other locks refuse it rather than ignore it.
+      const rw = cache.readWriteLock(fresh('rw-wait'));
+      const sem = cache.semaphore(fresh('sem-wait'), { permits: 1 });
+      const asked = { waitReplicas: 1 } as Record<string, unknown>;
+      await assert.rejects(async () => rw.read(asked), /waitReplicas and waitTimeoutMs apply to lock, tryLock and withLock, not to a read-write lock/);
+      await assert.rejects(async () => rw.write({ waitTimeoutMs: 100 } as Record<string, unknown>), TypeError);
+      await assert.rejects(async () => sem.acquire(asked), /not to a semaphore/);
+      await assert.rejects(async () => sem.tryAcquire(asked), TypeError);
+      assert.equal(await rw.write({ waitMs: 0 }).then((l) => l.release()), undefined, 'nothing was left taken');
     });
 
     test('LK8: read locks overlap, a write lock excludes readers and writers', async () => {
