@@ -3,7 +3,7 @@
  * option throws a TypeError naming it, before anything connects.
  */
 
-import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { BREAKER_DEFAULTS, type BreakerOptions } from './breaker.js';
 import type { Codec } from './codec.js';
 import { validateScopePart } from './keys.js';
@@ -30,6 +30,9 @@ export type StoreSpec =
   | { redis: RedisOptions }
   | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
   | { sentinel: SentinelSpec }
+  /** An existing ioredis client: duplicated with larder's connection options, never changed or closed. */
+  | Redis
+  | Cluster
   | Store;
 
 export interface NearCacheOptions {

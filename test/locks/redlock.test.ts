@@ -2,9 +2,8 @@
 import { after, before, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { createRedlock, LockNotOwnedError, LockTimeoutError, StoreUnavailableError } from '../../src/index.js';
+import { createRedisStore, createRedlock, LockNotOwnedError, LockTimeoutError, StoreUnavailableError } from '../../src/index.js';
 import { physicalKey } from '../../src/keys.js';
-import { createRedisStore } from '../../src/stores/redis.js';
 import type { Store } from '../../src/stores/store.js';
 import { chaosStore } from '../support/chaos-store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
