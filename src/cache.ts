@@ -22,6 +22,7 @@ import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semap
 import { StoreGuard } from './guard.js';
 import {
   compilePattern,
+  namespaceOf,
   namespacePrefix,
   parseKey,
   physicalKey,
@@ -132,12 +133,22 @@ export class CacheCore {
     const redis = options.nearCache !== false && this.#ownsStore && this.store instanceof RedisStore ? this.store : undefined;
     const tracking = redis?.trackingConnections();
     const clusterTracking = redis?.clusterTracking();
+    if (options.nearCache !== false && !this.#ownsStore && !(this.store instanceof MemoryStore)) {
+      // Not silently: whoever asked for a near cache should know they are not getting one.
+      process.emitWarning(
+        'larder: nearCache is ignored on a store passed in as an object; give createCache the Redis URL, options or ioredis client instead, so the cache opens (and tracks) connections of its own',
+        { code: 'LARDER_NEAR_CACHE_OFF' },
+      );
+    }
     if (options.nearCache !== false && (tracking !== undefined || clusterTracking !== undefined)) {
       const near = new NearCache({ ...options.nearCache, now: options.now, decode: (b) => this.#decode(b) });
       this.near = near;
       this.store = nearStore(this.store, near);
       const sink = {
-        invalidate: (keys: string[] | null) => near.invalidate(keys),
+        invalidate: (keys: string[] | null) => {
+          near.invalidate(keys);
+          if (this.events.wantsInvalidate) this.#reportRemote(keys);
+        },
         setActive: (active: boolean) => near.setActive(active),
         error: (err: Error) => this.guard.report(err),
       };
@@ -169,6 +180,25 @@ export class CacheCore {
       this.#encode = (v) => encodeCustom(custom, v, max);
       this.#decode = (b) => decodeCustom(custom, b);
     }
+  }
+
+  /** O2: remote invalidations of the near cache, as logical keys per namespace (values only). */
+  #reportRemote(keys: string[] | null): void {
+    if (keys === null) {
+      this.events.emit('invalidate', { pattern: '*', namespace: null, reason: 'remote' });
+      return;
+    }
+    const byNamespace = new Map<string | null, string[]>();
+    for (const pk of keys) {
+      const ns = namespaceOf(pk);
+      if (ns === undefined) continue;
+      const parsed = parseKey(ns === null ? 'lr::' : namespacePrefix(ns), pk);
+      if (parsed === null || parsed.space !== 'k') continue;
+      let list = byNamespace.get(ns);
+      if (list === undefined) byNamespace.set(ns, (list = []));
+      list.push(parsed.name);
+    }
+    for (const [namespace, list] of byNamespace) this.events.emit('invalidate', { keys: list, namespace, reason: 'remote' });
   }
 
   /** Encodes a value for the store; throws ValueError (C2, C5) synchronously, before any I/O. */

@@ -134,6 +134,17 @@ export function siblingKey(physical: string, space: Space): string {
   return physical.slice(0, close + 1) + space + physical.slice(close + 2);
 }
 
+/**
+ * The namespace a physical key belongs to (`null` for a shared key), or undefined if the key is
+ * not one of ours. Used to report invalidations that arrive as physical keys.
+ */
+export function namespaceOf(physical: string): string | null | undefined {
+  if (!physical.startsWith('lr:')) return undefined;
+  if (physical.startsWith(SHARED_PREFIX)) return null;
+  const end = physical.indexOf(':', 3);
+  return end < 0 ? undefined : unescape(physical.slice(3, end));
+}
+
 /** Parses a physical key of the given prefix; null if it is not one of ours. */
 export function parseKey(prefix: string, physical: string): ParsedKey | null {
   if (!physical.startsWith(prefix)) return null;

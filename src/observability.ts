@@ -37,8 +37,14 @@ export interface InvalidateEvent {
   /** Logical keys, or a pattern for a pattern delete / clear. */
   keys?: string[];
   pattern?: string;
-  namespace: string;
-  reason: 'delete' | 'clear' | 'pattern' | 'expire' | 'remote';
+  /** The tenant; `null` for shared keys, and for a remote flush of everything. */
+  namespace: string | null;
+  /**
+   * `delete`, `clear`, `pattern`: made by this cache. `remote`: the near cache heard from Redis that
+   * another client changed, deleted or expired these keys, or (pattern `*`, namespace null:
+   * FLUSHALL, or Redis's tracking table overflowing) possibly everything.
+   */
+  reason: 'delete' | 'clear' | 'pattern' | 'remote';
 }
 
 export interface CacheEvents {

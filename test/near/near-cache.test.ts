@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCache, type Cache } from '../../src/index.js';
+import { Redis } from 'ioredis';
+import { createCache, createRedisStore, type Cache } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { percentile } from '../../bench/lib.js';
@@ -347,6 +348,50 @@ describe('near cache (N1–N5)', () => {
     assert.equal(await c.getValue('acl:k'), 1);
     assert.equal(await reads(), r + 2);
     assert.equal(errors.filter((e) => /refused client tracking/.test(e.message)).length, 1);
+  });
+
+  test('N1: a cache given an existing ioredis client keeps a near cache on its own duplicate', async () => {
+    const client = new Redis(server.port, server.host, { lazyConnect: true });
+    const c = createCache({ store: client, nearCache: { maxEntries: 100 } });
+    open.push(c);
+    await c.setValue('n1:client', { v: 1 });
+    await c.core.near!.whenActive();
+    await c.getValue('n1:client');
+    const before = await reads();
+    assert.deepEqual(await c.getValue('n1:client'), { v: 1 });
+    assert.equal(await reads(), before);
+    assert.equal(client.status, 'wait', 'the caller\'s client is left alone');
+  });
+
+  test('O2: remote invalidations are reported as invalidate events with the logical key and namespace', async () => {
+    const a = await nearCache({ namespace: 'o2-site' });
+    const b = createCache({ store: server.url, namespace: 'o2-site' });
+    open.push(b);
+    const seen: unknown[] = [];
+    a.on('invalidate', (e) => seen.push(e));
+    await b.setValue('o2:k|*{x}', 1);
+    await a.getValue('o2:k|*{x}');
+    await landed(a, () => b.setValue('o2:k|*{x}', 2));
+    assert.deepEqual(seen, [{ keys: ['o2:k|*{x}'], namespace: 'o2-site', reason: 'remote' }]);
+    await landed(a, () => server.cli('FLUSHALL'));
+    assert.deepEqual(seen[1], { pattern: '*', namespace: null, reason: 'remote' });
+  });
+
+  test('a store passed in as an object gets no near cache, and a process warning says so', async () => {
+    const warned = new Promise<Error>((resolve) => {
+      const on = (w: Error & { code?: string }) => {
+        if (w.code !== 'LARDER_NEAR_CACHE_OFF') return;
+        process.off('warning', on);
+        resolve(w);
+      };
+      process.on('warning', on);
+    });
+    const store = createRedisStore(server.url);
+    const c = createCache({ store, nearCache: { maxEntries: 10 } });
+    assert.equal(c.core.near, null);
+    assert.match((await warned).message, /nearCache is ignored/);
+    await c.close();
+    await store.close();
   });
 
   test('on the embedded store the near cache is a no-op, not a second copy', async () => {
