@@ -649,12 +649,8 @@ export class Cache {
     return physical.map((pk, i) => {
       const bytes = found?.[i] ?? null;
       const value = bytes === null ? MISS : this.core.decode(bytes, pk, keys[i]!);
-      if (value === MISS) {
-        stats.store.misses++;
-        return undefined;
-      }
-      stats.store.hits++;
-      return value as T;
+      this.#count(value === MISS, keys[i]!);
+      return value === MISS ? undefined : (value as T);
     });
   }
 
@@ -687,13 +683,8 @@ export class Cache {
         if (value === MISS || isEntry(bytes!)) near.abandon(t);
         else value = near.settle(t, value, bytes);
       }
-      if (value === MISS) {
-        stats.store.misses++;
-        out[i] = undefined;
-      } else {
-        stats.store.hits++;
-        out[i] = value as T;
-      }
+      this.#count(value === MISS, keys[i]!);
+      out[i] = value === MISS ? undefined : (value as T);
     }
     return out;
   }
@@ -882,10 +873,7 @@ export class Cache {
       const { store, guard, stats } = this.core;
       const bytes = this.#pending(pk) ? null : await guard.read('HGET', () => store.hget(pk, field), null);
       const value = bytes === null ? MISS : this.core.decode(bytes, null, `${name}.${field}`);
-      if (count) {
-        if (value === MISS) stats.store.misses++;
-        else stats.store.hits++;
-      }
+      if (count) this.#count(value === MISS, name);
       return value;
     };
     const hit = await read(true);

@@ -647,6 +647,14 @@ export function contractSuite(storeName: string, env: StoreEnv): void {
         await cache.deleteValue('a');
         await cache.clearCache();
         assert.deepEqual(seen, ['miss:a', 'hit:a', 'inv:delete', 'inv:clear']);
+        // getMany and hget report each key they read, as getValue does.
+        seen.length = 0;
+        await cache.setValue('b', 2);
+        await cache.getMany(['b', 'c']);
+        await cache.hset('h', 'f', 1);
+        await cache.hget('h', 'f');
+        await cache.hget('h', 'g');
+        assert.deepEqual(seen, ['hit:b', 'miss:c', 'hit:h', 'miss:h']);
       });
 
       it('close() makes later calls fail with a typed error', async () => {
