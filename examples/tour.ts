@@ -177,6 +177,42 @@ const permits = await Promise.all([exportsSem.acquire(), exportsSem.acquire()]);
 show('semaphore with 2 permits: a third tryAcquire', await exportsSem.tryAcquire());
 await Promise.all(permits.map((p) => p.release()));
 
+section('Stampede leases and stale data (S5–S7)');
+{
+  // Two caches on one store stand in for two processes on one Redis: a miss takes a lease in the
+  // store, so only one of them runs the generator; the other waits for the value to land.
+  const other = createCache({ namespace: 'acme.example.com' });
+  let builds = 0;
+  const buildReport = async () => {
+    builds++;
+    await new Promise((r) => setTimeout(r, 50));
+    return { rows: 3 };
+  };
+  await cache.deleteValue('daily_report');
+  await Promise.all([
+    ...Array.from({ length: 10 }, () => cache.getValue('daily_report', { generator: buildReport, expiresInSec: 300 })),
+    ...Array.from({ length: 10 }, () => other.getValue('daily_report', { generator: buildReport, expiresInSec: 300 })),
+  ]);
+  show('20 misses from two caches sharing a store', `generator ran ${builds}×`);
+  await other.close();
+
+  // An injected clock shows stale-while-revalidate without waiting a minute.
+  let now = Date.now();
+  const clocked = createCache({ namespace: 'acme.example.com', now: () => now });
+  let rate = 1.08;
+  const fetchRate = async () => rate;
+  const opts = { generator: fetchRate, expiresInSec: 60, staleWhileRevalidateSec: 30 };
+  await clocked.deleteValue('fx:EURUSD');
+  show('fx:EURUSD, first read', await clocked.getValue('fx:EURUSD', opts));
+  rate = 1.09;
+  now += 70_000; // 10 s past its logical expiry, inside the 30 s window
+  show('70 s later: the stale value at once …', await clocked.getValue('fx:EURUSD', opts));
+  await new Promise((r) => setTimeout(r, 20));
+  show('… while one background refresh ran', await clocked.getValue('fx:EURUSD', opts));
+  show('stale serves counted', clocked.stats().staleServes);
+  await clocked.close();
+}
+
 section('When the store is down (F2)');
 const down = createCache({ store: 'redis://127.0.0.1:1', commandTimeoutMs: 200 });
 down.on('error', () => {});
