@@ -8,7 +8,7 @@ import { lockSuite } from './suite.js';
 
 let server: RedisServer;
 lockSuite({
-  name: 'the embedded store',
+  name: 'the embedded store (LK9: the same guarantees within one process)',
   setup: async () => {},
   makeStore: () => createMemoryStore(),
   teardown: async () => {},
