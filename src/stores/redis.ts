@@ -11,6 +11,10 @@
  *    StoreUnavailableError: the layer above decides to degrade, and nothing runs late.
  *  - Same-tick read coalescing: `get` calls made in one tick become one MGET (one per slot on a
  *    cluster); a lone `get` is a plain GET. This is what makes many concurrent readers cheap.
+ *  - Same-tick write coalescing (standalone and Sentinel): `set` calls made in one tick are sent
+ *    together, in call order, in one pipeline (one socket write), with each run of plain sets (no
+ *    TTL, no NX) as one MSET. Any other command sends the pending sets first, so commands still
+ *    reach the server in the order they were made.
  *  - Errors are the typed errors of errors.ts; ioredis' own never escape.
  *  - On a cluster: multi-key commands grouped by slot and resent on TRYAGAIN within the deadline,
  *    pattern scans on every master repeated while slots migrate, and sharded pub/sub for channels
@@ -18,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { Redis, type ChainableCommander, type Cluster, type RedisOptions } from 'ioredis';
 import type { ClusterTrackingConnections } from './redis-cluster-tracking.js';
 import {
   ClosedError,
@@ -326,6 +330,30 @@ function failWaiters(w: GetWaiter, err: Error): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Same-tick write batches
+
+interface SetWaiter {
+  key: string;
+  value: Buffer;
+  /** Whole milliseconds, or null: no TTL. */
+  px: number | null;
+  nx: boolean;
+  resolve: (set: boolean) => void;
+  reject: (e: Error) => void;
+}
+
+/** One SET as its caller asked for it, on a connection or a pipeline. Its reply is null when NX found the key. */
+function sendSet(c: Redis | ChainableCommander, w: SetWaiter): unknown {
+  if (w.px === null) return w.nx ? c.set(w.key, w.value, 'NX') : c.set(w.key, w.value);
+  return w.nx ? c.set(w.key, w.value, 'PX', w.px, 'NX') : c.set(w.key, w.value, 'PX', w.px);
+}
+
+/** A set that MSET can carry: no TTL (MSET, like SET, clears an existing one) and not NX. */
+function plainSet(w: SetWaiter): boolean {
+  return w.px === null && !w.nx;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The store
 
 export class RedisStore implements Store {
@@ -339,6 +367,7 @@ export class RedisStore implements Store {
   private readonly watchers = new Set<StoreEvents>();
   private firstConnect: Promise<void> | null = null;
   private gets: Map<string, GetWaiter> | null = null;
+  private sets: SetWaiter[] | null = null;
   private subscriber: Subscriber | null = null;
   private sharded: ShardedSubscriber | null = null;
   /** A cluster whose masters all run Redis >= 7.0: channels with a hash tag are shard channels. */
@@ -459,6 +488,8 @@ export class RedisStore implements Store {
 
   /** Sends through `send` once connected, bounded by commandTimeoutMs, errors mapped. */
   private exec<T>(what: string, send: () => Promise<T>): Promise<T> {
+    // Sets made earlier in this tick go first: commands reach the server in the order made.
+    if (this.sets !== null) this.flushSets();
     if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
     let p: Promise<T>;
     if (this.client.status === 'ready') {
@@ -595,17 +626,84 @@ export class RedisStore implements Store {
     ).then(() => out);
   }
 
-  async set(key: string, value: Buffer, opts?: SetOptions): Promise<boolean> {
-    const ttl = opts?.ttlMs;
-    const px = ttl === undefined || ttl === null ? null : pxArg(ttl);
+  set(key: string, value: Buffer, opts?: SetOptions): Promise<boolean> {
+    let px: number | null;
+    try {
+      const ttl = opts?.ttlMs;
+      px = ttl === undefined || ttl === null ? null : pxArg(ttl);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
     const nx = opts?.ifAbsent === true;
-    const reply = await this.exec('SET', () => {
-      const c = this.client;
-      if (px === null) return nx ? c.set(key, value, 'NX') : c.set(key, value);
-      return nx ? c.set(key, value, 'PX', px, 'NX') : c.set(key, value, 'PX', px);
+    return new Promise<boolean>((resolve, reject) => {
+      const w: SetWaiter = { key, value, px, nx, resolve, reject };
+      // On a cluster the keys of one tick sit in about as many slots as there are keys: send each now.
+      if (this.isCluster) {
+        this.exec('SET', () => sendSet(this.client, w) as Promise<unknown>).then((r) => resolve(r !== null), reject);
+        return;
+      }
+      let batch = this.sets;
+      if (batch === null) {
+        batch = this.sets = [];
+        process.nextTick(this.flushSets);
+      }
+      batch.push(w);
     });
-    return reply !== null;
   }
+
+  /** Sends the sets made in this tick: a lone one as a SET, more as one pipeline (see the header). */
+  private readonly flushSets = (): void => {
+    const batch = this.sets;
+    if (batch === null) return;
+    this.sets = null;
+    if (batch.length === 1) {
+      const w = batch[0]!;
+      this.exec('SET', () => sendSet(this.client, w) as Promise<unknown>).then((r) => w.resolve(r !== null), w.reject);
+      return;
+    }
+    // Which pipeline command answers for each set: a run of plain sets shares one MSET.
+    const commandOf = new Array<number>(batch.length);
+    this.exec('SET (batch)', () => {
+      const pipeline = this.client.pipeline();
+      let commands = 0;
+      for (let i = 0; i < batch.length; ) {
+        let j = i;
+        while (j < batch.length && plainSet(batch[j]!)) j++;
+        if (j - i >= 2) {
+          const args: (string | Buffer)[] = [];
+          for (let k = i; k < j; k++) {
+            args.push(batch[k]!.key, batch[k]!.value);
+            commandOf[k] = commands;
+          }
+          pipeline.mset(...args);
+          commands++;
+          i = j;
+        } else {
+          sendSet(pipeline, batch[i]!);
+          commandOf[i] = commands++;
+          i++;
+        }
+      }
+      return pipeline.exec();
+    }).then(
+      (results) => {
+        if (results === null) {
+          const err = new StoreUnavailableError('redis pipeline was aborted');
+          for (const w of batch) w.reject(err);
+          return;
+        }
+        for (let i = 0; i < batch.length; i++) {
+          const [err, reply] = results[commandOf[i]!]!;
+          if (err) batch[i]!.reject(this.mapError(err));
+          else batch[i]!.resolve(reply !== null);
+        }
+      },
+      (e: Error) => {
+        for (const w of batch) w.reject(e);
+      },
+    );
+  };
 
   async setMany(entries: ReadonlyArray<readonly [key: string, value: Buffer, ttlMs: TtlMs]>): Promise<void> {
     if (entries.length === 0) {
@@ -955,6 +1053,8 @@ export class RedisStore implements Store {
    */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
+    // Sets made before close() in this tick are sent, as they were before writes were batched.
+    if (this.sets !== null) this.flushSets();
     this.closed = true;
     this.closing = (async () => {
       await Promise.all([

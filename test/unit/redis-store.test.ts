@@ -385,6 +385,96 @@ describe('redis store: operations', () => {
     });
   });
 
+  describe('same-tick write coalescing', () => {
+    async function monitored(fn: () => Promise<unknown>): Promise<string[][]> {
+      const base = new Redis(server.port, server.host, { lazyConnect: true });
+      const monitor = await base.monitor();
+      const seen: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map((a) => String(a))));
+      await sleep(20);
+      await fn();
+      await sleep(20);
+      monitor.disconnect();
+      base.disconnect();
+      return seen.filter((a) => !['ping', 'info', 'client', 'hello'].includes(a[0]!.toLowerCase()));
+    }
+
+    it('sets of one tick are sent in call order: a run of plain sets as one MSET, TTL and NX sets as SETs', async () => {
+      const [k1, k2, k3, k4, k5] = [key('w1'), key('w2'), key('w3'), key('w4'), key('w5')];
+      await store.set(k4, b('old'));
+      let replies: boolean[] = [];
+      const seen = await monitored(async () => {
+        replies = await Promise.all([
+          store.set(k1, b('1')),
+          store.set(k2, b('2')),
+          store.set(k3, b('3'), { ttlMs: 60_000 }),
+          store.set(k4, b('4'), { ifAbsent: true }),
+          store.set(k5, b('5')),
+          store.set(k1, b('1b')),
+        ]);
+      });
+      assert.deepEqual(replies, [true, true, true, false, true, true]);
+      assert.deepEqual(
+        seen.map((a) => a[0]!.toLowerCase()),
+        ['mset', 'set', 'set', 'mset'],
+      );
+      assert.deepEqual(seen[0], ['mset', k1, '1', k2, '2']);
+      assert.deepEqual(seen[3], ['mset', k5, '5', k1, '1b']);
+      assert.deepEqual(await store.getMany([k1, k2, k3, k4, k5]), [b('1b'), b('2'), b('3'), b('old'), b('5')]);
+      const ttl = await store.ttl(k3);
+      assert.ok(typeof ttl === 'number' && ttl > 50_000 && ttl <= 60_000);
+      assert.equal(await store.ttl(k1), null);
+    });
+
+    it('a lone set is a plain SET', async () => {
+      const k = key('lone');
+      const seen = await monitored(() => store.set(k, b('x')));
+      assert.deepEqual(seen, [['set', k, 'x']]);
+    });
+
+    it('any other command made later in the same tick reaches the server after the sets', async () => {
+      const [k1, k2, k3] = [key('o1'), key('o2'), key('o3')];
+      const results = await Promise.all([
+        store.set(k1, b('a')),
+        store.set(k2, b('b')),
+        store.delete([k2]),
+        store.exists(k2),
+        store.set(k3, b('c')),
+        store.ttl(k3),
+        // Reads are batched to the end of the tick, as before writes were: they see its last write.
+        store.get(k1),
+        store.set(k1, b('d')),
+      ]);
+      assert.deepEqual(results, [true, true, 1, false, true, null, b('d'), true]);
+      assert.deepEqual(await store.getMany([k1, k2, k3]), [b('d'), null, b('c')]);
+    });
+
+    it('a batch the server refuses rejects each caller with the mapped error', async () => {
+      await server.cli('CONFIG', 'SET', 'maxmemory', '1');
+      try {
+        const outcomes = await Promise.allSettled([store.set(key('m1'), b('1')), store.set(key('m2'), b('2'), { ttlMs: 1000 })]);
+        for (const o of outcomes) {
+          assert.equal(o.status, 'rejected');
+          assert.ok((o as PromiseRejectedResult).reason instanceof StoreError);
+          assert.match(String((o as PromiseRejectedResult).reason.message), /OOM/);
+        }
+      } finally {
+        await server.cli('CONFIG', 'SET', 'maxmemory', '0');
+      }
+    });
+
+    it('sets made just before close() are still sent', async () => {
+      const s = createRedisStore(server.url, { commandTimeoutMs: 1000 });
+      await s.exists('warm-up');
+      const [k1, k2] = [key('c1'), key('c2')];
+      const pending = [s.set(k1, b('1')), s.set(k2, b('2'))];
+      const closing = s.close();
+      assert.deepEqual(await Promise.all(pending), [true, true]);
+      await closing;
+      assert.deepEqual(await store.getMany([k1, k2]), [b('1'), b('2')]);
+    });
+  });
+
   describe('scripts', () => {
     const mixed: Script = {
       name: 'mixed',
