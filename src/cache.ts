@@ -410,7 +410,9 @@ export class Cache {
     const ttlMs = this.core.ttlMs(opts?.expiresInSec);
     const bytes = this.core.encode(value);
     const { store, guard } = this.core;
-    await this.#settle(pk);
+    // #settle, inline: no extra await on the usual path, where no delete is pending (F3).
+    const inv = this.core.invalidations;
+    if (inv.size !== 0 && inv.blocks(pk)) await inv.flush();
     // N1: with tracking active, the write re-tracks the key and the value is kept near at once.
     const near = this.core.near;
     if (near !== null && near.active) return this.#setNear(near, pk, key, bytes, ttlMs);

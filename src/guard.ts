@@ -140,23 +140,20 @@ export class StoreGuard {
   }
 
   /** Runs a read; on unavailability in degrade mode resolves to `fallback`. */
-  async read<T, F>(what: string, op: () => Promise<T>, fallback: F): Promise<T | F> {
-    try {
-      return await this.#run(what, op);
-    } catch (err) {
-      if (this.#policy === 'degrade' && isUnavailability(err)) return fallback;
+  read<T, F>(what: string, op: () => Promise<T>, fallback: F): Promise<T | F> {
+    const p = this.#run(what, op);
+    if (this.#policy !== 'degrade') return p;
+    return p.catch((err: unknown) => {
+      if (isUnavailability(err)) return fallback;
       throw err;
-    }
+    });
   }
 
   /** Runs a write; on unavailability in degrade mode the write is dropped. */
-  async write<T>(what: string, op: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await this.#run(what, op);
-    } catch (err) {
-      if (this.#policy === 'degrade' && isUnavailability(err)) return undefined;
-      throw err;
-    }
+  write<T>(what: string, op: () => Promise<T>): Promise<T | undefined> {
+    const p = this.#run(what, op);
+    if (this.#policy !== 'degrade') return p;
+    return p.catch(degradeWrite);
   }
 
   /**
@@ -184,41 +181,52 @@ export class StoreGuard {
    * those calls must give the store's true answer and are never degraded, so they always ask the
    * store (bounded by the timeout); their outcomes still count, and a success closes the breaker.
    */
-  async #run<T>(what: string, op: () => Promise<T>, admit = true): Promise<T> {
-    if (this.closed) throw new ClosedError();
+  #run<T>(what: string, op: () => Promise<T>, admit = true): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError());
     let probe = false;
     if (admit && this.#breaker !== undefined) {
       const admitted = this.#breaker.admit();
       if (admitted instanceof StoreUnavailableError) {
         this.report(admitted);
-        throw admitted;
+        return Promise.reject(admitted);
       }
       probe = admitted.probe;
     }
     const started = this.#breaker === undefined ? 0 : performance.now();
-    let value: T;
+    let p: Promise<T>;
     try {
-      const p = op();
-      value = await (this.#deadlines ? this.#deadlines.bound(p, what) : p);
+      p = op();
     } catch (raw) {
-      const err = normalise(raw, what);
-      if (isUnavailability(err)) {
-        this.#failing++;
-        // Only failures that made the caller wait count toward opening the breaker: a store that
-        // refuses at once (a Redis client reconnecting) costs nothing to ask, and asking it is
-        // how recovery is noticed at once. A failed probe always re-opens.
-        if (probe || err instanceof StoreTimeoutError || performance.now() - started >= this.#slowMs) this.#breaker?.failure(probe);
-      } else if (err instanceof ClosedError) {
-        this.#breaker?.release(probe);
-      } else {
-        // The store answered (with an error of its own): it is there.
-        this.#answered(probe);
-      }
-      this.report(err);
-      throw err;
+      p = Promise.reject(raw);
     }
-    this.#answered(probe);
-    return value;
+    if (this.#deadlines) p = this.#deadlines.bound(p, what);
+    return p.then(
+      (value) => {
+        this.#answered(probe);
+        return value;
+      },
+      (raw: unknown) => {
+        throw this.#failed(raw, what, probe, started);
+      },
+    );
+  }
+
+  #failed(raw: unknown, what: string, probe: boolean, started: number): Error {
+    const err = normalise(raw, what);
+    if (isUnavailability(err)) {
+      this.#failing++;
+      // Only failures that made the caller wait count toward opening the breaker: a store that
+      // refuses at once (a Redis client reconnecting) costs nothing to ask, and asking it is
+      // how recovery is noticed at once. A failed probe always re-opens.
+      if (probe || err instanceof StoreTimeoutError || performance.now() - started >= this.#slowMs) this.#breaker?.failure(probe);
+    } else if (err instanceof ClosedError) {
+      this.#breaker?.release(probe);
+    } else {
+      // The store answered (with an error of its own): it is there.
+      this.#answered(probe);
+    }
+    this.report(err);
+    return err;
   }
 
   #answered(probe: boolean): void {
@@ -233,6 +241,11 @@ export class StoreGuard {
     this.closed = true;
     this.#deadlines?.stop();
   }
+}
+
+function degradeWrite(err: unknown): undefined {
+  if (isUnavailability(err)) return undefined;
+  throw err;
 }
 
 /** Anything a custom store throws becomes a typed error (F1). */

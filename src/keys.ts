@@ -92,8 +92,24 @@ function fnv1a(s: string): number {
  * put every tenant's copy in one slot, on one node.
  */
 function tagOf(prefix: string, userPart: string, escapedName: string): string {
-  const h = fnv1a(escapedName) ^ (userPart.length > 1 ? fnv1a(userPart) : 0) ^ Math.imul(fnv1a(prefix), 0x9e3779b1);
-  return (((h >>> 16) ^ h) & 0xffff).toString(16).padStart(4, '0');
+  const h = fnv1a(escapedName) ^ (userPart.length > 1 ? fnv1a(userPart) : 0) ^ prefixHash(prefix);
+  const t = ((h >>> 16) ^ h) & 0xffff;
+  return HEX2[t >>> 8]! + HEX2[t & 0xff]!;
+}
+
+/** `00`…`ff`: the tag is built from two of these rather than toString(16) + padStart on every key. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+// The prefix's share of the tag, for the prefix of the previous call: nearly always the same one
+// (one tenant per cache or request), so a key's tag costs one FNV pass over its name.
+let lastPrefix = '';
+let lastPrefixHash = Math.imul(fnv1a(''), 0x9e3779b1);
+function prefixHash(prefix: string): number {
+  if (prefix !== lastPrefix) {
+    lastPrefixHash = Math.imul(fnv1a(prefix), 0x9e3779b1);
+    lastPrefix = prefix;
+  }
+  return lastPrefixHash;
 }
 
 const prefixCache = new Map<string, string>();
