@@ -440,16 +440,27 @@ export class Cache {
    * Reads a value; `undefined` on a miss (C4). With a generator, a miss calls it once per key in
    * flight (S4), stores its result and returns it (S3).
    */
-  async getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
+  getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
     // N1 fast path: an unscoped hit of a key seen before skips the key layout (near-cache.ts).
+    // Not an async function: a hit then costs one resolved promise, not an async frame.
     const near = this.core.near;
     if (opts === undefined && near !== null) {
       const known = near.physicalOf(this.#namespace ?? currentContext()?.namespace ?? this.core.options.namespace, key);
       if (known !== undefined) {
-        const v = near.get(known);
-        if (v !== NEAR_MISS) return this.#nearHit(v, key) as T;
+        let v: unknown;
+        try {
+          v = near.get(known);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        if (v !== NEAR_MISS) return Promise.resolve(this.#nearHit(v, key) as T);
       }
     }
+    return this.#getValue(key, opts);
+  }
+
+  async #getValue<T>(key: string, opts: GetValueOptions<T> | undefined): Promise<T | undefined> {
+    const near = this.core.near;
     const pk = this.key(key, opts);
     const generator = opts?.generator;
     if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');

@@ -29,7 +29,7 @@
  * Bounds (N4): `maxEntries` and `maxBytes` (encoded size + key length + 64 per entry) are hard;
  * eviction is CLOCK over the Map's insertion order (a hit sets a bit; the eviction sweep gives a
  * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
- * relinking, and an entry carries three fields.
+ * relinking, and an entry carries two fields (three with `ttlSec`).
  */
 import type { MessageHandler, ScriptArg, Store, Script, StoreEvents } from './stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
@@ -48,11 +48,21 @@ class NearEntry {
   v: unknown;
   /** size << SIZE_SHIFT | BYTES | HOT */
   m: number;
-  /** Expiry in ms on the injected clock; 0: none. */
-  x: number;
-  constructor(v: unknown, m: number, x: number) {
+  constructor(v: unknown, m: number) {
     this.v = v;
     this.m = m;
+  }
+}
+
+/**
+ * An entry of a near cache with `ttlSec`. Without it entries carry no expiry field: one field less
+ * is 8 of the ~90 bytes the near cache adds to each kept value (heap per entry, BENCHMARKS.md).
+ */
+class TtlEntry extends NearEntry {
+  /** Expiry in ms on the injected clock. */
+  x: number;
+  constructor(v: unknown, m: number, x: number) {
+    super(v, m);
     this.x = x;
   }
 }
@@ -97,6 +107,9 @@ export class NearCache {
    * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
    */
   readonly #physical = new Map<string, Map<string, string>>();
+  /** The namespace physicalOf last found in #physical, and its map. */
+  #lastNs: string | undefined;
+  #lastKeys: Map<string, string> | undefined;
   #activeWaiters: (() => void)[] = [];
   #invalidationWaiters: (() => void)[] = [];
 
@@ -125,7 +138,7 @@ export class NearCache {
     const e = this.#entries.get(pk);
     if (e === undefined) return NEAR_MISS;
     const m = e.m;
-    if (e.x !== 0 && this.#now() >= e.x) {
+    if (this.#ttlMs !== 0 && this.#now() >= (e as TtlEntry).x) {
       this.#remove(pk, e);
       return NEAR_MISS;
     }
@@ -135,14 +148,24 @@ export class NearCache {
 
   /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
   physicalOf(ns: string, key: string): string | undefined {
-    return this.#physical.get(ns)?.get(key);
+    // The namespace of a hit is nearly always the one of the hit before: skip its lookup then.
+    if (ns === this.#lastNs) return this.#lastKeys!.get(key);
+    const m = this.#physical.get(ns);
+    if (m === undefined) return undefined;
+    this.#lastNs = ns;
+    this.#lastKeys = m;
+    return m.get(key);
   }
 
   /** Remembers the physical key of an unscoped, validated key. */
   rememberPhysical(ns: string, key: string, pk: string): void {
     let m = this.#physical.get(ns);
     if (m === undefined) {
-      if (this.#physical.size >= 64) this.#physical.clear();
+      if (this.#physical.size >= 64) {
+        this.#physical.clear();
+        this.#lastNs = undefined;
+        this.#lastKeys = undefined;
+      }
       m = new Map();
       this.#physical.set(ns, m);
     }
@@ -197,7 +220,8 @@ export class NearCache {
       flags = BYTES;
     }
     while (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.#evictOne();
-    this.#entries.set(pk, new NearEntry(kept, (size << SIZE_SHIFT) | flags, this.#ttlMs === 0 ? 0 : this.#now() + this.#ttlMs));
+    const m = (size << SIZE_SHIFT) | flags;
+    this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(kept, m) : new TtlEntry(kept, m, this.#now() + this.#ttlMs));
     this.#bytes += size;
     return flags === 0 ? kept : value;
   }
