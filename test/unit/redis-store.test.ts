@@ -449,6 +449,20 @@ describe('redis store: operations', () => {
       assert.deepEqual(await store.getMany([k1, k2, k3]), [b('d'), null, b('c')]);
     });
 
+    it('commands of one tick that share a socket write run in call order, each with its own reply', async () => {
+      const counter = key('ord');
+      const flag = key('ordf');
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 50; i++) {
+        calls.push(store.incrBy(counter, 1, null));
+        if (i === 24) calls.push(store.set(flag, b('x')), store.exists(flag), store.delete([flag]), store.exists(flag));
+      }
+      const replies = await Promise.all(calls);
+      const counts = [...replies.slice(0, 25), ...replies.slice(29)];
+      assert.deepEqual(counts, Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(replies.slice(25, 29), [true, true, 1, false]);
+    });
+
     it('a batch the server refuses rejects each caller with the mapped error', async () => {
       await server.cli('CONFIG', 'SET', 'maxmemory', '1');
       try {
