@@ -27,9 +27,15 @@ after(async () => {
 });
 
 /** Fresh stores over the first `n` servers (each test its own clients, so a dead one does not linger). */
-function storesFor(n: number): Store[] {
+/**
+ * Stores for the first n servers, connected where their server is up: Redlock gives each server a
+ * tenth of the lease (10-500 ms), less than a cold connect may take on a loaded machine, and these
+ * tests are about quorums, not about the first dial. A server that is down fails its warm-up fast.
+ */
+async function storesFor(n: number): Promise<Store[]> {
   const list = servers.slice(0, n).map((s) => createRedisStore(s.url, { commandTimeoutMs: 1000 }));
   stores.push(...list);
+  await Promise.allSettled(list.map((s) => s.exists('warm-up')));
   return list;
 }
 
@@ -52,7 +58,7 @@ async function holders(name: string, n: number): Promise<number> {
 }
 
 test('LK10: with 3 servers, a lock is held on all of them and released on all of them', async () => {
-  const rl = createRedlock(storesFor(3));
+  const rl = createRedlock(await storesFor(3));
   assert.equal(rl.quorum, 2);
   // A quorum lock has no single master to WAIT on: the option is refused, not ignored.
   await assert.rejects(async () => rl.lock('rl-basic', { waitReplicas: 1 }), /not to a Redlock lock/);
@@ -65,7 +71,7 @@ test('LK10: with 3 servers, a lock is held on all of them and released on all of
 });
 
 test('LK10, LK3: fencing tokens strictly increase across quorums even when the servers\' counters drift apart', async () => {
-  const raw = storesFor(3);
+  const raw = await storesFor(3);
   const nodes = raw.map((s) => chaosStore(s));
   const rl = createRedlock(nodes, { retryCount: 0, nodeTimeoutMs: 100 });
   const tokens: number[] = [];
@@ -88,7 +94,7 @@ test('LK10, LK3: fencing tokens strictly increase across quorums even when the s
 });
 
 test('LK10: with 3 servers and one killed, the lock is still acquired', async () => {
-  const rl = createRedlock(storesFor(3), { retryCount: 2, retryDelayMs: 50 });
+  const rl = createRedlock(await storesFor(3), { retryCount: 2, retryDelayMs: 50 });
   await servers[2]!.kill();
   try {
     const lock = await rl.lock('rl-one-down', { ttlMs: 2000 });
@@ -101,7 +107,7 @@ test('LK10: with 3 servers and one killed, the lock is still acquired', async ()
 });
 
 test('LK10: with 3 servers and a majority killed, acquiring fails within the retry budget and leaves no lock on the survivor', async () => {
-  const rl = createRedlock(storesFor(3), { retryCount: 3, retryDelayMs: 50, retryJitterMs: 10 });
+  const rl = createRedlock(await storesFor(3), { retryCount: 3, retryDelayMs: 50, retryJitterMs: 10 });
   await Promise.all([servers[1]!.kill(), servers[2]!.kill()]);
   try {
     const t0 = performance.now();
@@ -115,7 +121,7 @@ test('LK10: with 3 servers and a majority killed, acquiring fails within the ret
 });
 
 test('LK10: with 5 servers, two killed still acquires; three killed fails and leaves no lock on the survivors', async () => {
-  const rl = createRedlock(storesFor(5), { retryCount: 2, retryDelayMs: 50, retryJitterMs: 10 });
+  const rl = createRedlock(await storesFor(5), { retryCount: 2, retryDelayMs: 50, retryJitterMs: 10 });
   assert.equal(rl.quorum, 3);
   await Promise.all([servers[3]!.kill(), servers[4]!.kill()]);
   try {
@@ -131,7 +137,7 @@ test('LK10: with 5 servers, two killed still acquires; three killed fails and le
 });
 
 test('LK10: a server slowed (SIGSTOP) past the node timeout counts as a failure; the other two still grant the lock', async () => {
-  const rl = createRedlock(storesFor(3), { retryCount: 0, nodeTimeoutMs: 100 });
+  const rl = createRedlock(await storesFor(3), { retryCount: 0, nodeTimeoutMs: 100 });
   servers[2]!.process.kill('SIGSTOP');
   try {
     const t0 = performance.now();
@@ -147,7 +153,7 @@ test('LK10: a server slowed (SIGSTOP) past the node timeout counts as a failure;
 });
 
 test('LK10: when waiting on a slow server takes longer than the lease, the attempt fails and is released everywhere', async () => {
-  const rl = createRedlock(storesFor(3), { retryCount: 0, nodeTimeoutMs: 400 });
+  const rl = createRedlock(await storesFor(3), { retryCount: 0, nodeTimeoutMs: 400 });
   servers[2]!.process.kill('SIGSTOP');
   try {
     await assert.rejects(rl.lock('rl-past-lease', { ttlMs: 300 }), LockTimeoutError);
@@ -160,10 +166,7 @@ test('LK10: when waiting on a slow server takes longer than the lease, the attem
 });
 
 test('LK10: a Redlock lock renews itself like any other (autoExtend) and aborts its signal when it cannot', async () => {
-  const nodes = storesFor(3).map((s) => chaosStore(s));
-  // Connected first: a 300 ms lease gives each server 30 ms to answer, less than a cold connect
-  // may take on a loaded machine, and this test is about renewal, not about the first dial.
-  await Promise.all(nodes.map((s) => s.exists('warm-up')));
+  const nodes = (await storesFor(3)).map((s) => chaosStore(s));
   const rl = createRedlock(nodes, { retryCount: 0 });
   const lock = await rl.lock('rl-watch', { ttlMs: 300 });
   await sleep(700);
