@@ -92,7 +92,9 @@ function reconnectOnReadonly(err: Error): boolean | 1 {
  *   whatever is still in our write buffer, so those commands can never reach the server later.
  *   Commands the kernel already delivered may still run when a stopped server wakes: that is late,
  *   not replayed, and nobody is waiting for their reply. The margin makes the caller's own
- *   deadline (StoreTimeoutError) fire first.
+ *   deadline (StoreTimeoutError) fire first. Used by subscriber connections and cluster nodes; a
+ *   standalone or Sentinel store's command connection has it off and is watched by the store
+ *   itself from its call deadlines instead (RedisStore.onStall), which costs nothing per call.
  * - `commandTimeout: undefined`: the store enforces commandTimeoutMs itself with one timer for all
  *   pending calls (TimeoutQueue) instead of one timer per command.
  * - `enableAutoPipelining: false`: measured slower at low concurrency; the store batches reads itself.
@@ -163,7 +165,8 @@ function sentinelKind(options: RedisOptions): RedisKind {
 }
 
 function standalone(base: Redis, commandTimeoutMs: number): Connections {
-  const main = base.duplicate(connectionOverrides(commandTimeoutMs));
+  // The store detects a stalled main connection itself, from its call deadlines (RedisStore.onStall).
+  const main = base.duplicate({ ...connectionOverrides(commandTimeoutMs), socketTimeout: undefined });
   return {
     kind: sentinelKind(main.options),
     main,

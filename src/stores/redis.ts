@@ -118,6 +118,8 @@ interface Deadline {
   done: boolean;
   what: string;
   fail: (err: Error) => void;
+  /** For a call on the main connection: the store's data mark when it was sent (see onStall); else -1. */
+  mark: number;
 }
 
 /**
@@ -131,11 +133,15 @@ class TimeoutQueue {
   private head = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly ms: number) {}
+  /** `onExpired` hears the mark of every call that ran out of time (the stall detector). */
+  constructor(
+    private readonly ms: number,
+    private readonly onExpired?: (mark: number) => void,
+  ) {}
 
-  track<T>(p: Promise<T>, what: string, mapError: (e: unknown) => Error): Promise<T> {
+  track<T>(p: Promise<T>, what: string, mapError: (e: unknown) => Error, mark = -1): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const d: Deadline = { at: performance.now() + this.ms, done: false, what, fail: reject };
+      const d: Deadline = { at: performance.now() + this.ms, done: false, what, fail: reject, mark };
       this.items.push(d);
       if (this.timer === null) this.arm(this.ms);
       p.then(
@@ -203,6 +209,7 @@ class TimeoutQueue {
       d.done = true;
       this.head++;
       d.fail(new StoreTimeoutError(`redis ${d.what} took longer than ${this.ms} ms`));
+      if (d.mark >= 0) this.onExpired?.(d.mark);
     }
   };
 }
@@ -372,6 +379,8 @@ export class RedisStore implements Store {
   private sets: SetWaiter[] | null = null;
   /** Commands sent on the main connection in this tick, and the socket corked for the rest of it. */
   private sentThisTick = 0;
+  /** Moves with every chunk the main connection receives and with every new socket (onStall). */
+  private dataMark = 0;
   private corked: { uncork(): void } | null = null;
   private subscriber: Subscriber | null = null;
   private sharded: ShardedSubscriber | null = null;
@@ -389,11 +398,13 @@ export class RedisStore implements Store {
       throw new TypeError(`commandTimeoutMs must be a positive number, got ${String(ms)}`);
     }
     this.timeoutMs = ms;
-    this.timeouts = new TimeoutQueue(ms);
+    this.timeouts = new TimeoutQueue(ms, (mark) => this.onStall(mark));
     this.conns = openConnections(spec, ms);
     this.kind = this.conns.kind;
     this.client = this.conns.main as Redis;
     this.isCluster = this.conns.kind === 'cluster';
+    // The stall detector of the main connection (onStall); cluster nodes keep ioredis' socketTimeout.
+    if (!this.isCluster) this.client.on('connect', this.watchStream);
     // ioredis emits 'error' for every failed dial; without a listener it logs them. Report each
     // distinct error once per outage (a dead server would otherwise report one every retry).
     const onError = (err: Error) => {
@@ -497,8 +508,12 @@ export class RedisStore implements Store {
     if (this.sets !== null) this.flushSets();
     if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
     let p: Promise<T>;
+    let mark = -1;
     if (this.client.status === 'ready') {
-      if (!this.isCluster) this.coalesceWrites();
+      if (!this.isCluster) {
+        this.coalesceWrites();
+        mark = this.dataMark;
+      }
       try {
         p = send();
       } catch (err) {
@@ -511,8 +526,36 @@ export class RedisStore implements Store {
       }
       p = this.whenConnected().then(send);
     }
-    return this.timeouts.track(p, what, this.mapError);
+    return this.timeouts.track(p, what, this.mapError, mark);
   }
+
+  /**
+   * The stall detector (F4) of a standalone or Sentinel store's main connection. A call that ran
+   * out of time was sent at data mark `mark`; the mark moves with every chunk the connection
+   * receives and with every new socket. Unmoved, the server has answered nothing since: it accepted
+   * the call and went quiet (stopped, swapping, a dead middlebox). The socket is then destroyed, its
+   * pending calls fail at once (instead of each waiting out its deadline behind the stuck ones), and
+   * ioredis redials. Destroying the socket also drops whatever is still in our write buffer, so
+   * those commands can never reach the server later. Commands the kernel already delivered may still
+   * run when a stopped server wakes: late, not replayed, and nobody waits for their reply.
+   * This replaces ioredis' socketTimeout there, which arms a timer and a 'data' listener per command
+   * (about 0.6 µs of every call at concurrency 1, measured).
+   */
+  private onStall(mark: number): void {
+    if (this.closed || mark !== this.dataMark || this.client.status !== 'ready') return;
+    const stream = (this.client as unknown as { stream?: { destroy(err: Error): void } }).stream;
+    stream?.destroy(new Error(`Socket timeout. Expecting data, but didn't receive any in ${this.timeoutMs}ms.`));
+  }
+
+  private readonly watchStream = (): void => {
+    this.dataMark++;
+    const stream = (this.client as unknown as { stream?: { on(e: 'data', f: () => void): void } }).stream;
+    stream?.on('data', this.onData);
+  };
+
+  private readonly onData = (): void => {
+    this.dataMark++;
+  };
 
   /**
    * The first command of a tick is written at once; from the second on, the socket is corked until
