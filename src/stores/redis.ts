@@ -15,8 +15,9 @@
  *    together, in call order, in one pipeline (one socket write), with each run of plain sets (no
  *    TTL, no NX) as one MSET. Any other command sends the pending sets first, so commands still
  *    reach the server in the order they were made. More generally, the commands of one tick after
- *    its first share one socket write (the socket is corked until the tick ends): a burst of lock
- *    calls from callers woken together costs one system call, not one each.
+ *    its first share one socket write (the socket is corked until the tick ends; on a cluster,
+ *    every master's): a burst of lock calls from callers woken together costs one system call,
+ *    not one each.
  *  - Errors are the typed errors of errors.ts; ioredis' own never escape.
  *  - On a cluster: multi-key commands grouped by slot and resent on TRYAGAIN within the deadline,
  *    pattern scans on every master repeated while slots migrate, and sharded pub/sub for channels
@@ -381,7 +382,7 @@ export class RedisStore implements Store {
   private sentThisTick = 0;
   /** Moves with every chunk the main connection receives and with every new socket (onStall). */
   private dataMark = 0;
-  private corked: { uncork(): void } | null = null;
+  private corked: { uncork(): void }[] | null = null;
   private subscriber: Subscriber | null = null;
   private sharded: ShardedSubscriber | null = null;
   /** A cluster whose masters all run Redis >= 7.0: channels with a hash tag are shard channels. */
@@ -510,10 +511,8 @@ export class RedisStore implements Store {
     let p: Promise<T>;
     let mark = -1;
     if (this.client.status === 'ready') {
-      if (!this.isCluster) {
-        this.coalesceWrites();
-        mark = this.dataMark;
-      }
+      this.coalesceWrites();
+      if (!this.isCluster) mark = this.dataMark;
       try {
         p = send();
       } catch (err) {
@@ -561,7 +560,9 @@ export class RedisStore implements Store {
    * The first command of a tick is written at once; from the second on, the socket is corked until
    * the tick ends, so a burst of commands (replies that arrived together resolve their callers
    * together) leaves in one writev instead of one write each. Order is untouched: ioredis queues
-   * each command when it is made; only the system call is shared.
+   * each command when it is made; only the system call is shared. On a cluster every master's
+   * socket is corked: the GETs and SETs of one tick spread over all slots, and each node then
+   * gets them in one write.
    */
   private coalesceWrites(): void {
     if (this.sentThisTick++ === 0) {
@@ -569,10 +570,15 @@ export class RedisStore implements Store {
       return;
     }
     if (this.corked === null) {
-      const stream = (this.client as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
-      if (stream === undefined) return;
-      stream.cork();
-      this.corked = stream;
+      const clients = this.isCluster ? (this.conns.main as Cluster).nodes('master') : [this.client];
+      const streams: { cork(): void; uncork(): void }[] = [];
+      for (const c of clients) {
+        const stream = (c as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+        if (stream === undefined) continue;
+        stream.cork();
+        streams.push(stream);
+      }
+      this.corked = streams;
     }
   }
 
@@ -581,7 +587,7 @@ export class RedisStore implements Store {
     const s = this.corked;
     if (s !== null) {
       this.corked = null;
-      s.uncork();
+      for (const x of s) x.uncork();
     }
   };
 
