@@ -74,3 +74,101 @@ export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   return `node ${process.version}, ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${redis}`;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for the harness (bench/run.ts). The helpers above keep their signatures.
+
+/** Closed-loop result: successful operations per second, how many threw, how many resolved to `undefined`. */
+export interface Measured {
+  opsPerSec: number;
+  errors: number;
+  /** Operations that resolved to `undefined`: misses, where every read should hit. */
+  empty: number;
+}
+
+/**
+ * Like throughput(), but stopped by the clock rather than a timer: a timer never fires while
+ * every operation settles in a microtask (a Map lookup, a near-cache hit), so the loop would
+ * starve it. The clock is read once per 1,024 operations of all workers together, which costs
+ * nothing measurable even for a Map lookup and overshoots by at most one operation per worker.
+ * An operation that throws is counted, not fatal: a peer failing under load is a result too.
+ * So is one that resolves to `undefined` (a scenario makes every expected outcome something else).
+ */
+export async function throughputClocked(op: (i: number) => unknown, concurrency: number, durationMs: number): Promise<Measured> {
+  let ops = 0;
+  let errors = 0;
+  let empty = 0;
+  let stop = false;
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      let i = w * 7919;
+      while (!stop) {
+        try {
+          if ((await op(i++)) === undefined) empty++;
+          ops++;
+        } catch {
+          errors++;
+        }
+        if (((ops + errors) & 1023) === 0 && performance.now() >= end) stop = true;
+      }
+    }),
+  );
+  return { opsPerSec: ops / ((performance.now() - t0) / 1000), errors, empty };
+}
+
+/**
+ * A synchronous call in a tight loop (the plain `Map` upper bound, which has no async API to
+ * await): operations per second. The clock is read every 4,096 calls; results are kept in a sink
+ * so the loop cannot be optimised away.
+ */
+export function throughputSync(fn: (i: number) => unknown, durationMs: number): number {
+  let ops = 0;
+  let sink = 0;
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  let i = 0;
+  for (;;) {
+    for (let k = 0; k < 4096; k++) if (fn(i++) !== undefined) sink++;
+    ops += 4096;
+    if (performance.now() >= end) break;
+  }
+  if (sink < 0) console.log(sink);
+  return ops / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Runs `measure` for every name in `names`, `rounds` times, alternating the order each round
+ * (forwards, then backwards) so drift and noise on a shared machine hit every system alike.
+ * Returns every sample per name, in round order.
+ */
+export async function alternate<T>(names: string[], rounds: number, measure: (name: string, round: number) => Promise<T>): Promise<Map<string, T[]>> {
+  const out = new Map<string, T[]>(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? names : [...names].reverse();
+    for (const n of order) out.get(n)!.push(await measure(n, r));
+  }
+  return out;
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  ramGiB: number;
+  node: string;
+  os: string;
+  /** 1-minute load average when the run started: others may share the machine. */
+  load: number;
+}
+
+export function machineInfo(): MachineInfo {
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown cpu',
+    cores: os.cpus().length,
+    ramGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    load: os.loadavg()[0] ?? 0,
+  };
+}
