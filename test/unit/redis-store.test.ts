@@ -110,7 +110,7 @@ describe('redis store: operations', () => {
     const k = key('ttl');
     await store.set(k, b('1'), { ttlMs: 5000 });
     const t = await store.ttl(k);
-    assert.ok(typeof t === 'number' && t > 4000 && t <= 5000, `ttl ${t}`);
+    assert.ok(typeof t === 'number' && t > 3000 && t <= 5000, `ttl ${t}`); // ms precision; a loaded machine may take a while between the two calls
     await store.set(k, b('2'));
     assert.equal(await store.ttl(k), null);
     await store.set(k, b('3'), { ttlMs: null });
