@@ -645,8 +645,9 @@ function readString(n: number): string {
   const s = at;
   const e = s + n;
   at = e;
-  // Short ASCII by hand (no native call); anything else through the native decoder.
-  if (n < 16) {
+  // Short ASCII by hand (no native call); anything else through the native decoder. Under 13
+  // characters a concatenation is a flat string; from 13 on V8 would keep it as a cons string.
+  if (n < 13) {
     for (let i = s; i < e; i++) if (src[i]! >= 0x80) return src.utf8Slice(s, e);
     return asciiString(s, e);
   }
@@ -666,8 +667,12 @@ const KEY_CACHE_BITS = 12;
 const KEY_CACHE_MASK = (1 << KEY_CACHE_BITS) - 1;
 const MAX_CACHED_KEY = 32;
 const keyCache: string[] = new Array<string>(1 << KEY_CACHE_BITS).fill('');
+// Short string values repeat too (units, currencies, codes, tags): the same cache idea, a cache
+// of their own so that they never push keys out. Kept values (a near cache) then share them.
+const MAX_CACHED_VALUE = 8;
+const valueCache: string[] = new Array<string>(1 << KEY_CACHE_BITS).fill('');
 
-function readCachedKey(n: number): string {
+function readCachedKey(n: number, cache: string[] = keyCache): string {
   need(n);
   const s = at;
   const e = s + n;
@@ -681,15 +686,15 @@ function readCachedKey(n: number): string {
     h = Math.imul(h ^ c, 0x01000193);
   }
   h = (h ^ (h >>> 15)) & KEY_CACHE_MASK;
-  const cached = keyCache[h]!;
+  const cached = cache[h]!;
   at = e;
   if (cached.length === n) {
     let i = 0;
     while (i < n && cached.charCodeAt(i) === src[s + i]) i++;
     if (i === n) return cached;
   }
-  const k = n < 16 ? asciiString(s, e) : src.latin1Slice(s, e);
-  keyCache[h] = k;
+  const k = n < 13 ? asciiString(s, e) : src.latin1Slice(s, e);
+  cache[h] = k;
   return k;
 }
 
@@ -759,6 +764,25 @@ function checkDepth(depth: number): void {
 
 function readArray(n: number, depth: number): unknown[] {
   checkDepth(depth);
+  // Every element takes at least one byte, so an array whose length fits in what is left can be
+  // allocated at its size: an array grown by push keeps spare capacity (17 slots for 2 elements),
+  // which a near cache holding decoded values pays for on every entry. A longer claimed length
+  // can only be a run of holes (or corrupt): grown as it is read, never allocated up front.
+  if (n <= end - at) {
+    const a = new Array<unknown>(n);
+    for (let i = 0; i < n; ) {
+      if (at >= end) throw bad('truncated array');
+      if (src[at] === T_HOLES) {
+        at++;
+        const c = readU32();
+        if (c === 0 || c > n - i) throw bad('a run of holes past the array length');
+        i += c;
+      } else {
+        a[i++] = read(depth + 1);
+      }
+    }
+    return a;
+  }
   const a: unknown[] = [];
   let i = 0;
   while (i < n) {
@@ -814,7 +838,7 @@ function read(depth: number): unknown {
   if (at >= end) throw bad('truncated');
   const t = src[at++]!;
   if (t < 0x80) return t;
-  if (t < 0xa0) return readString(t & 31);
+  if (t < 0xa0) return (t & 31) <= MAX_CACHED_VALUE ? readCachedKey(t & 31, valueCache) : readString(t & 31);
   if (t < 0xb0) return readArray(t & 15, depth);
   if (t < 0xc0) return readObject(t & 15, depth);
   if (t >= 0xe0) return t - 0x100;

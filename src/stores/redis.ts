@@ -69,8 +69,13 @@ const CHUNK = 1024;
 
 /** Pause before resending a multi-key command a slot migration refused with TRYAGAIN. */
 const TRYAGAIN_PAUSE_MS = 5;
-/** A pattern scan over a cluster whose slots keep moving gives up after this many passes. */
-const MAX_SCAN_PASSES = 200;
+/**
+ * A pattern scan over a cluster whose slots keep moving gives up (StoreUnavailableError) once it
+ * has been repeating passes for this long: a time budget, not a count of passes, because a
+ * reshard's length depends on how many slots move and how busy the machines are, not on how fast
+ * one pass is.
+ */
+const MAX_SCAN_MS = 60_000;
 /** Pause between two scan passes while a slot migration is in progress. */
 const SCAN_PASS_PAUSE_MS = 20;
 
@@ -951,14 +956,15 @@ export class RedisStore implements Store {
     }
     const cluster = this.conns.main as Cluster;
     let layout = await this.slotLayout(cluster);
+    const began = performance.now();
     for (let pass = 1; ; pass++) {
       const nodes = cluster.nodes('master');
       if (nodes.length === 0) throw new StoreUnavailableError('redis cluster: no master node is known');
       for (const node of nodes) yield* this.scanNode(node, match, count);
       const after = await this.slotLayout(cluster);
       if (after === layout && !after.includes('[')) return;
-      if (pass >= MAX_SCAN_PASSES) {
-        throw new StoreUnavailableError(`redis cluster: slots kept moving during ${pass} scan passes`);
+      if (performance.now() - began > MAX_SCAN_MS) {
+        throw new StoreUnavailableError(`redis cluster: slots kept moving during ${pass} scan passes (${MAX_SCAN_MS / 1000} s)`);
       }
       // Learn the new owners before the next pass (ioredis also learns them from MOVED replies).
       await new Promise<void>((resolve) => {
