@@ -22,8 +22,8 @@ import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semap
 import { StoreGuard } from './guard.js';
 import {
   compilePattern,
-  namespaceOf,
   namespacePrefix,
+  parseAnyKey,
   parseKey,
   physicalKey,
   scopePrefix,
@@ -190,12 +190,10 @@ export class CacheCore {
     }
     const byNamespace = new Map<string | null, string[]>();
     for (const pk of keys) {
-      const ns = namespaceOf(pk);
-      if (ns === undefined) continue;
-      const parsed = parseKey(ns === null ? 'lr::' : namespacePrefix(ns), pk);
+      const parsed = parseAnyKey(pk);
       if (parsed === null || parsed.space !== 'k') continue;
-      let list = byNamespace.get(ns);
-      if (list === undefined) byNamespace.set(ns, (list = []));
+      let list = byNamespace.get(parsed.namespace);
+      if (list === undefined) byNamespace.set(parsed.namespace, (list = []));
       list.push(parsed.name);
     }
     for (const [namespace, list] of byNamespace) this.events.emit('invalidate', { keys: list, namespace, reason: 'remote' });
@@ -397,9 +395,13 @@ export class Cache {
   }
 
   /** F3: a write to a key whose delete is pending lets the delete go first, so it is not undone later. */
-  async #settle(pk: string): Promise<void> {
+  /**
+   * F3: a promise that settles once a pending delete of `pk` went out, or undefined when none is
+   * pending (the usual case: hot paths then skip the await altogether).
+   */
+  #settle(pk: string): Promise<unknown> | undefined {
     const inv = this.core.invalidations;
-    if (inv.size !== 0 && inv.blocks(pk)) await inv.flush();
+    return inv.size !== 0 && inv.blocks(pk) ? inv.flush() : undefined;
   }
 
   // ---------------------------------------------------------------- strings (S)
@@ -410,9 +412,8 @@ export class Cache {
     const ttlMs = this.core.ttlMs(opts?.expiresInSec);
     const bytes = this.core.encode(value);
     const { store, guard } = this.core;
-    // #settle, inline: no extra await on the usual path, where no delete is pending (F3).
-    const inv = this.core.invalidations;
-    if (inv.size !== 0 && inv.blocks(pk)) await inv.flush();
+    const pending = this.#settle(pk);
+    if (pending !== undefined) await pending;
     // N1: with tracking active, the write re-tracks the key and the value is kept near at once.
     const near = this.core.near;
     if (near !== null && near.active) return this.#setNear(near, pk, key, bytes, ttlMs);
@@ -657,7 +658,7 @@ export class Cache {
     });
     if (physical.length === 0) return [];
     if (this.core.near !== null) return this.#getManyNear(this.core.near, keys, physical);
-    const { store, guard, stats } = this.core;
+    const { store, guard } = this.core;
     const found = await guard.read('MGET', () => store.getMany(physical), null);
     return physical.map((pk, i) => {
       const bytes = found?.[i] ?? null;
@@ -883,7 +884,7 @@ export class Cache {
     const generator = opts?.generator;
     if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
     const read = async (count: boolean): Promise<unknown | Miss> => {
-      const { store, guard, stats } = this.core;
+      const { store, guard } = this.core;
       const bytes = this.#pending(pk) ? null : await guard.read('HGET', () => store.hget(pk, field), null);
       const value = bytes === null ? MISS : this.core.decode(bytes, null, `${name}.${field}`);
       if (count) this.#count(value === MISS, name);

@@ -49,7 +49,9 @@ export interface ParsedKey {
 }
 
 export const MAX_KEY_BYTES = 1024;
-const SHARED_PREFIX = 'lr::';
+/** What every physical key starts with; then the escaped namespace and `:` (empty for shared keys). */
+const NAMESPACE_HEAD = 'lr:';
+const SHARED_PREFIX = `${NAMESPACE_HEAD}:`;
 
 // Characters escaped in names: the escape char itself, Redis glob metacharacters, hash-tag braces,
 // and control characters.
@@ -118,7 +120,7 @@ const prefixCache = new Map<string, string>();
 export function namespacePrefix(namespace: string): string {
   let p = prefixCache.get(namespace);
   if (p === undefined) {
-    p = `lr:${escapePart(namespace)}:`;
+    p = `${NAMESPACE_HEAD}${escapePart(namespace)}:`;
     if (prefixCache.size > 10_000) prefixCache.clear();
     prefixCache.set(namespace, p);
   }
@@ -154,14 +156,19 @@ export function siblingKey(physical: string, space: Space): string {
 }
 
 /**
- * The namespace a physical key belongs to (`null` for a shared key), or undefined if the key is
- * not one of ours. Used to report invalidations that arrive as physical keys.
+ * Parses a physical key of any namespace, shared keys included: its namespace (`null` for a
+ * shared key) and its parts, or null if it is not one of ours. For invalidations that arrive as
+ * physical keys with no scope beside them.
  */
-export function namespaceOf(physical: string): string | null | undefined {
-  if (!physical.startsWith('lr:')) return undefined;
-  if (physical.startsWith(SHARED_PREFIX)) return null;
-  const end = physical.indexOf(':', 3);
-  return end < 0 ? undefined : unescape(physical.slice(3, end));
+export function parseAnyKey(physical: string): (ParsedKey & { namespace: string | null }) | null {
+  const head = NAMESPACE_HEAD.length;
+  if (!physical.startsWith(NAMESPACE_HEAD)) return null;
+  const shared = physical.startsWith(SHARED_PREFIX);
+  const end = shared ? head : physical.indexOf(':', head);
+  if (end < 0) return null;
+  const namespace = shared ? null : unescape(physical.slice(head, end));
+  const parsed = parseKey(physical.slice(0, end + 1), physical);
+  return parsed === null ? null : { ...parsed, namespace };
 }
 
 /** Parses a physical key of the given prefix; null if it is not one of ours. */
