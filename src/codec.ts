@@ -764,26 +764,11 @@ function checkDepth(depth: number): void {
 
 function readArray(n: number, depth: number): unknown[] {
   checkDepth(depth);
-  // Every element takes at least one byte, so an array whose length fits in what is left can be
+  // Every element takes at least one byte, so an array whose length fits in what is left is
   // allocated at its size: an array grown by push keeps spare capacity (17 slots for 2 elements),
   // which a near cache holding decoded values pays for on every entry. A longer claimed length
-  // can only be a run of holes (or corrupt): grown as it is read, never allocated up front.
-  if (n <= end - at) {
-    const a = new Array<unknown>(n);
-    for (let i = 0; i < n; ) {
-      if (at >= end) throw bad('truncated array');
-      if (src[at] === T_HOLES) {
-        at++;
-        const c = readU32();
-        if (c === 0 || c > n - i) throw bad('a run of holes past the array length');
-        i += c;
-      } else {
-        a[i++] = read(depth + 1);
-      }
-    }
-    return a;
-  }
-  const a: unknown[] = [];
+  // can only be a run of holes (or corrupt): that array grows as it is read, never up front.
+  const a: unknown[] = n <= end - at ? new Array<unknown>(n) : [];
   let i = 0;
   while (i < n) {
     if (at >= end) throw bad('truncated array');
@@ -792,10 +777,9 @@ function readArray(n: number, depth: number): unknown[] {
       const c = readU32();
       if (c === 0 || c > n - i) throw bad('a run of holes past the array length');
       i += c;
-      a.length = i;
+      if (a.length < i) a.length = i;
     } else {
-      a.push(read(depth + 1));
-      i++;
+      a[i++] = read(depth + 1);
     }
   }
   return a;
