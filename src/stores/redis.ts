@@ -728,7 +728,7 @@ export class RedisStore implements Store {
       const w: SetWaiter = { key, value, px, nx, resolve, reject };
       // On a cluster the keys of one tick sit in about as many slots as there are keys: send each now.
       if (this.isCluster) {
-        this.exec('SET', () => sendSet(this.client, w) as Promise<unknown>).then((r) => resolve(r !== null), reject);
+        this.sendSet(w);
         return;
       }
       let batch = this.sets;
@@ -740,14 +740,18 @@ export class RedisStore implements Store {
     });
   }
 
+  /** One set on its own, as a SET command. */
+  private sendSet(w: SetWaiter): void {
+    this.exec('SET', () => sendSet(this.client, w) as Promise<unknown>).then((r) => w.resolve(r !== null), w.reject);
+  }
+
   /** Sends the sets made in this tick: a lone one as a SET, more as one pipeline (see the header). */
   private readonly flushSets = (): void => {
     const batch = this.sets;
     if (batch === null) return;
     this.sets = null;
     if (batch.length === 1) {
-      const w = batch[0]!;
-      this.exec('SET', () => sendSet(this.client, w) as Promise<unknown>).then((r) => w.resolve(r !== null), w.reject);
+      this.sendSet(batch[0]!);
       return;
     }
     // Which pipeline command answers for each set: a run of plain sets shares one MSET.
@@ -1126,8 +1130,6 @@ export class RedisStore implements Store {
           ...subscriberOverrides(this.timeoutMs),
           // An invalidation connection only subscribes: it is never a replica's READONLY reader.
           readOnly: false,
-          host: node.options.host,
-          port: node.options.port,
           ...extra,
         }),
     };
