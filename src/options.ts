@@ -6,6 +6,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { BREAKER_DEFAULTS, type BreakerOptions } from './breaker.js';
 import type { Codec } from './codec.js';
+import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
 import type { Store } from './stores/store.js';
 
@@ -78,7 +79,12 @@ export interface CacheOptions {
    * then one probe call goes through. `false` turns it off.
    */
   circuitBreaker?: false | Partial<BreakerOptions>;
-  /** Clock in ms, injectable for tests (XFetch, leases). Default `Date.now`. */
+  /**
+   * Time for everything that reads or waits for it (TTLs of the embedded store, leases, lock waits,
+   * polling, breaker, XFetch, deadlines): injectable for tests. Default: the system clock.
+   */
+  clock?: Clock;
+  /** Wall time in ms only (the clock's `now`), kept for older callers. Default `Date.now`. */
   now?: () => number;
   /** Randomness in [0, 1), injectable for tests (XFetch, jitter). Default `Math.random`. */
   random?: () => number;
@@ -97,6 +103,8 @@ export interface ResolvedOptions {
   maxValueBytes: number;
   leaseMs: number;
   circuitBreaker: false | BreakerOptions;
+  clock: Clock;
+  /** `clock.now`, bound. */
   now: () => number;
   random: () => number;
 }
@@ -113,7 +121,7 @@ export const DEFAULTS = {
 
 const KNOWN = new Set([
   'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
-  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'circuitBreaker', 'now', 'random',
+  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'circuitBreaker', 'clock', 'now', 'random',
 ]);
 
 function fail(option: string, why: string): never {
@@ -241,6 +249,14 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     if (b.cooldownMs !== undefined) circuitBreaker.cooldownMs = positiveNumber('circuitBreaker.cooldownMs', b.cooldownMs);
   }
   if (o.now !== undefined && typeof o.now !== 'function') fail('now', 'must be a function returning milliseconds');
+  if (o.clock !== undefined) {
+    const c = o.clock as Partial<Clock> | null;
+    if (!c || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
+      fail('clock', 'must have now(), monotonic() and setTimeout()');
+    }
+    if (o.now !== undefined) fail('now', 'cannot be given with clock (the clock has its own now())');
+  }
+  const clock = o.clock ?? (o.now === undefined ? systemClock : clockWithNow(o.now));
   if (o.random !== undefined && typeof o.random !== 'function') fail('random', 'must be a function returning a number in [0, 1)');
 
   return {
@@ -256,7 +272,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxValueBytes,
     leaseMs,
     circuitBreaker,
-    now: o.now ?? Date.now,
+    clock,
+    now: () => clock.now(),
     random: o.random ?? Math.random,
   };
 }

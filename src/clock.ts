@@ -1,0 +1,167 @@
+/**
+ * Time, in one place. Everything in larder that reads the time or waits for it takes a `Clock`:
+ * TTLs of the embedded store, near-cache expiry, lease and lock waits, polling, renewals, backoff,
+ * the circuit breaker, XFetch, processCached TTLs and call deadlines. Tests drive all of it with
+ * the fake clock of test/support/fake-clock.ts instead of sleeping.
+ *
+ * Two readings, because they answer different questions:
+ *  - `now()` is wall time in epoch milliseconds: expiries written into stored entries, which other
+ *    processes read (S6, S7).
+ *  - `monotonic()` never goes back: deadlines and waits, which a wall-clock step must not stretch.
+ *
+ * What a Clock cannot govern: Redis expires keys on its own clock, and ioredis keeps timers of its
+ * own (connect, retry). Tests of those still wait for real time, for as short as they can.
+ */
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Wall time, epoch ms. */
+  now(): number;
+  /** Ms from an arbitrary origin, never decreasing. */
+  monotonic(): number;
+  /**
+   * Runs `fn` once, `ms` from now on this clock. `unref`: the timer alone does not keep the process
+   * alive (a deadline whose call already holds a socket open, a linger).
+   */
+  setTimeout(fn: () => void, ms: number, unref?: boolean): Timer;
+}
+
+/** setTimeout takes at most 2^31-1 ms (more becomes 1 ms): longer waits are capped, never spun. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+export const systemClock: Clock = Object.freeze({
+  now: Date.now,
+  monotonic: () => performance.now(),
+  setTimeout(fn: () => void, ms: number, unref = false): Timer {
+    const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+    if (unref) t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+});
+
+/** A clock whose wall time comes from `now` (the `now` option) and whose timers are the system's. */
+export function clockWithNow(now: () => number): Clock {
+  return { now, monotonic: systemClock.monotonic, setTimeout: systemClock.setTimeout };
+}
+
+/** Resolves after `ms` on `clock`. */
+export function delay(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+interface Deadline {
+  readonly at: number;
+  done: boolean;
+  readonly fail: (err: Error) => void;
+  readonly onExpire: () => Error;
+}
+
+/**
+ * Bounds pending calls by one fixed timeout with a single timer. Every call gets the same timeout,
+ * so deadlines increase in the order calls are made: the queue is sorted by construction, settled
+ * calls are dropped from its head, and the timer only watches the head. A call costs one small
+ * object and one clock read; no timer is created or cleared per call.
+ */
+export class DeadlineQueue {
+  #items: Deadline[] = [];
+  #head = 0;
+  #timer: Timer | null = null;
+  readonly #clock: Clock;
+  readonly #ms: number;
+  readonly #unref: boolean;
+
+  /**
+   * `unref: false` when nothing else keeps the process alive while a call is pending (a store of
+   * unknown make): a pending call must end in its answer or its timeout, never in the process
+   * exiting under it.
+   */
+  constructor(clock: Clock, ms: number, unref: boolean) {
+    this.#clock = clock;
+    this.#ms = ms;
+    this.#unref = unref;
+  }
+
+  get timeoutMs(): number {
+    return this.#ms;
+  }
+
+  /**
+   * Settles as `p` does (its rejection passed through `mapError`), or rejects with `onExpire()`'s
+   * error once the deadline passes.
+   */
+  track<T>(p: Promise<T>, onExpire: () => Error, mapError?: (e: unknown) => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const d: Deadline = { at: this.#clock.monotonic() + this.#ms, done: false, fail: reject, onExpire };
+      this.#items.push(d);
+      this.#timer ??= this.#clock.setTimeout(this.#expire, this.#ms, this.#unref);
+      p.then(
+        (v) => {
+          if (d.done) return;
+          d.done = true;
+          this.#trim();
+          resolve(v);
+        },
+        (e: unknown) => {
+          if (d.done) return;
+          d.done = true;
+          this.#trim();
+          reject(mapError === undefined ? e : mapError(e));
+        },
+      );
+    });
+  }
+
+  /** Rejects everything still pending with `err` (close). */
+  failAll(err: Error): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+    const items = this.#items;
+    this.#items = [];
+    for (let i = this.#head; i < items.length; i++) {
+      const d = items[i]!;
+      if (!d.done) {
+        d.done = true;
+        d.fail(err);
+      }
+    }
+    this.#head = 0;
+  }
+
+  /** Stops the timer; pending calls then settle only by their own answer. */
+  stop(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+  }
+
+  #trim(): void {
+    const items = this.#items;
+    while (this.#head < items.length && items[this.#head]!.done) this.#head++;
+    if (this.#head === items.length) {
+      items.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= items.length) {
+      this.#items = items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = null;
+    const now = this.#clock.monotonic();
+    for (;;) {
+      this.#trim();
+      const d = this.#items[this.#head];
+      if (d === undefined) return;
+      if (d.at > now) {
+        this.#timer = this.#clock.setTimeout(this.#expire, Math.max(1, Math.ceil(d.at - now)), this.#unref);
+        return;
+      }
+      d.done = true;
+      this.#head++;
+      d.fail(d.onExpire());
+    }
+  };
+}
