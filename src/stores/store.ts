@@ -89,9 +89,35 @@ export interface StoreEvents {
   error?: (err: Error) => void;
 }
 
+/**
+ * Where a store that can track keys for a client (Redis client-side tracking) reports what other
+ * clients changed: the near cache listens here (near/near-cache.ts).
+ */
+export interface InvalidationSink {
+  /** These physical keys changed (or, `null`, anything may have: a flush, a lost connection). */
+  invalidate(keys: string[] | null): void;
+  /** Tracking is active (true) or lost (false); while it is lost nothing tracked can be trusted (N3). */
+  setActive(active: boolean): void;
+  /** A connection-level error of the tracking connections, for `cache.on('error')`. */
+  error(err: Error): void;
+}
+
 export interface Store {
   /** 'memory', 'redis', 'cluster' or 'sentinel'; for stats and messages. */
   readonly kind: string;
+
+  // Optional capabilities: what the layers above may rely on or use when a store has it. A store
+  // of unknown make (a wrapper, a user's own) has none, and gets the cautious default.
+
+  /** The store lives in this process: it answers at once and cannot be unreachable (no breaker, no near cache needed). */
+  readonly inProcess?: boolean;
+  /** Every call is bounded by the store's own deadline (`commandTimeoutMs`): the cache adds none. */
+  readonly boundsCalls?: boolean;
+  /**
+   * Starts server-assisted invalidation for a near cache and returns its stop function; undefined
+   * when this store cannot track (e.g. a client lent to it). At most one sink per store.
+   */
+  trackInvalidations?(sink: InvalidationSink): (() => void) | undefined;
 
   get(key: string): Promise<Buffer | null>;
   /** Keys may belong to different slots: the store groups them (one MGET per slot on a cluster). */
