@@ -10,16 +10,16 @@
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
 import { runInContext as runWithContext, currentContext, contextUser, requireContext, type ContextInput } from './context.js';
 import { DecodeError, KeyError, LockTimeoutError, ValueError, isUnavailability } from './errors.js';
-import { entryExpiry, isEntry, readEntry, writeEntry } from './entry.js';
-import { PendingInvalidations } from './invalidations.js';
-import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
-import { Stampede, type Load } from './stampede.js';
+import { entryExpiry, isEntry, readEntry, writeEntry } from './values/entry.js';
+import { PendingInvalidations } from './policy/invalidations.js';
+import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './values/refresh.js';
+import { Stampede, type Load } from './flight/stampede.js';
 import { lockContext } from './locks/context.js';
 import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
 import { acquireMutex } from './locks/mutex.js';
 import { ReadWriteLock } from './locks/read-write.js';
 import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semaphore.js';
-import { StoreGuard } from './guard.js';
+import { StoreGuard } from './policy/guard.js';
 import {
   compilePattern,
   namespacePrefix,
@@ -33,12 +33,12 @@ import {
   type Space,
 } from './keys.js';
 import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
-import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near-cache.js';
+import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near/near-cache.js';
 import { RedisTracking } from './stores/redis-tracking.js';
 import { ClusterTracking } from './stores/redis-cluster-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
-import { compareAndDelete } from './scripts.js';
-import { SingleFlight } from './single-flight.js';
+import { compareAndDelete } from './values/scripts.js';
+import { SingleFlight } from './flight/single-flight.js';
 import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
 import { RedisStore, createRedisStore } from './stores/redis.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
@@ -54,7 +54,7 @@ import {
   type ProcessCached,
   type ProcessCachedOptions,
   type RequestCached,
-} from './memoize.js';
+} from './memo/memoize.js';
 import type { Store, TtlMs } from './stores/store.js';
 
 export interface ScopeOptions {

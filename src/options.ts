@@ -4,7 +4,7 @@
  */
 
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
-import { BREAKER_DEFAULTS, type BreakerOptions } from './breaker.js';
+import { BREAKER_DEFAULTS, type BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec.js';
 import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';

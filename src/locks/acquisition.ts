@@ -10,7 +10,7 @@
  * without the store having said so (LK7, F5), whatever `onStoreError` says for cache reads.
  */
 import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
-import type { StoreGuard } from '../guard.js';
+import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
 import { Lock, newToken, type LockHolder, type ResolvedLockOptions } from './lock.js';

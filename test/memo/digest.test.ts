@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { argumentDigest } from '../../src/digest.js';
+import { argumentDigest } from '../../src/memo/digest.js';
 import { ValueError } from '../../src/errors.js';
 
 /** Pinned: changing them changes every memo key in every deployment (a breaking change). */

@@ -15,7 +15,7 @@ import { createCache, type Cache } from '../../src/cache.js';
 import type { CacheOptions } from '../../src/options.js';
 import type { Store } from '../../src/stores/store.js';
 import { physicalKey } from '../../src/keys.js';
-import { argumentDigest } from '../../src/digest.js';
+import { argumentDigest } from '../../src/memo/digest.js';
 import { ContextError, DocumentNotFoundError, StoreUnavailableError, ValueError } from '../../src/errors.js';
 import { chaosStore } from '../support/chaos-store.js';
 

@@ -11,11 +11,11 @@
  * of that space for its name, in every user scope, and `clearCache()` of the namespace removes them
  * with everything else.
  */
-import type { Cache } from './cache.js';
-import { currentContext } from './context.js';
+import type { Cache } from '../cache.js';
+import { currentContext } from '../context.js';
 import { argumentDigest, canonicalArgumentBytes } from './digest.js';
-import { namespacePrefix, physicalKey, validateKey } from './keys.js';
-import type { Store } from './stores/store.js';
+import { namespacePrefix, physicalKey, validateKey } from '../keys.js';
+import type { Store } from '../stores/store.js';
 
 // ------------------------------------------------------------------------------------- memoize
 

@@ -2,7 +2,7 @@
  * Atomic operations of the core cache, each written once in Lua and once for the embedded store
  * (see the Script type in stores/store.ts). Each Lua script is headed by its KEYS, ARGV and reply.
  */
-import type { Script } from './stores/store.js';
+import type { Script } from '../stores/store.js';
 
 /**
  * Deletes a key only if it still holds the given bytes (C3: a value that failed to decode is

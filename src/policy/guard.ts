@@ -21,8 +21,8 @@
  */
 
 import { CircuitBreaker, type BreakerOptions } from './breaker.js';
-import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from './errors.js';
-import type { Emitter, CacheStats } from './observability.js';
+import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import type { Emitter, CacheStats } from '../observability.js';
 
 interface Pending {
   deadline: number;

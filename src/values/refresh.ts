@@ -19,10 +19,10 @@
  * Limits: stale data is only served if the read reached the store. With the store down, the read
  * is a miss (F2) and the generator's result is served; if the generator throws too, so does the call.
  */
-import type { CacheCore } from './cache.js';
-import { ClosedError, ValueError } from './errors.js';
+import type { CacheCore } from '../cache.js';
+import { ClosedError, ValueError } from '../errors.js';
 import { readEntry, xfetchDue } from './entry.js';
-import type { Load } from './stampede.js';
+import type { Load } from '../flight/stampede.js';
 
 export interface StaleOptions {
   staleWhileRevalidateSec?: number;

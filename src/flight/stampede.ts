@@ -29,11 +29,11 @@
  * generator that throws or returns `undefined` releases the lease at once, so waiters take over
  * rather than wait it out.
  */
-import { ClosedError, isUnavailability } from './errors.js';
-import type { CacheCore } from './cache.js';
-import { siblingKey } from './keys.js';
-import { newToken } from './locks/lock.js';
-import type { Script, ScriptReply, Store } from './stores/store.js';
+import { ClosedError, isUnavailability } from '../errors.js';
+import type { CacheCore } from '../cache.js';
+import { siblingKey } from '../keys.js';
+import { newToken } from '../locks/lock.js';
+import type { Script, ScriptReply, Store } from '../stores/store.js';
 
 /** Polling bounds while waiting for a holder (as lock waits, LK5). */
 const POLL_MIN_MS = 50;

@@ -31,7 +31,7 @@
  * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
-import type { MessageHandler, ScriptArg, Store, Script, StoreEvents } from './stores/store.js';
+import type { MessageHandler, ScriptArg, Store, Script, StoreEvents } from '../stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');

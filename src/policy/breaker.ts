@@ -20,7 +20,7 @@
  *
  * Time comes from the cache's injectable clock (`options.now`), so tests can drive it.
  */
-import { StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError } from '../errors.js';
 
 export interface BreakerOptions {
   /** Unavailability failures in a row that open the circuit. */

@@ -23,9 +23,9 @@
  * connection (one slot), so the read either runs after the DEL, or its reply is decoded while the
  * key is still remembered (a key is forgotten only after the DEL's reply).
  */
-import { isUnavailability } from './errors.js';
+import { isUnavailability } from '../errors.js';
 import type { StoreGuard } from './guard.js';
-import type { Store } from './stores/store.js';
+import type { Store } from '../stores/store.js';
 
 export const MAX_PENDING_KEYS = 10_000;
 const RETRY_EVERY_MS = 200;
