@@ -30,10 +30,13 @@
  * arrays, which cannot be frozen, are fresh copies on each read. The miss path returns the decoded
  * form of what it stored, never the loader's own object.
  */
-import type { Cache } from './cache.js';
 import { DocumentNotFoundError } from './errors.js';
 import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
-import type { Script } from './stores/store.js';
+import type { CacheStats } from './observability.js';
+import type { Emitter } from './observability.js';
+import type { SingleFlight } from './flight/single-flight.js';
+import type { StoreGuard } from './policy/guard.js';
+import type { Script, Store, TtlMs } from './stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 
 export interface DocumentsOptions<D extends object = Record<string, unknown>> {
@@ -131,9 +134,27 @@ export function documentEpochKey(namespace: string): string {
   return physicalKey({ namespace, user: null, shared: false }, 'V', EPOCH_NAME);
 }
 
+/** What the document cache needs from a cache view. */
+export interface DocumentPort {
+  /** The namespace calls use right now (the view's, the context's, the option's). */
+  readonly namespace: string;
+  /** The store itself (document keys are never kept near). */
+  store: Store;
+  guard: StoreGuard;
+  stats: CacheStats;
+  events: Emitter;
+  flights: SingleFlight;
+  encode(value: unknown): Buffer;
+  /** The cache's decode policy; anything but an object means "not there" (a miss, C3, F3). */
+  decode(bytes: Buffer, physical: string, key: string): unknown;
+  ttlMs(ttlSec: number | null, what: string): TtlMs;
+  /** Deletes the docs of `namespace` under `prefix` (space `d`), dropping what was kept of them. */
+  deleteDocs(namespace: string, prefix: string): Promise<number>;
+}
+
 /** Called by `cache.clearCache()` of a namespace (not a user-only clear). */
-export async function bumpDocumentEpoch(cache: Cache, namespace: string): Promise<void> {
-  const { store, guard } = cache.core;
+export async function bumpDocumentEpoch(port: Pick<DocumentPort, 'store' | 'guard'>, namespace: string): Promise<void> {
+  const { store, guard } = port;
   await guard.write('INCR', () => store.incrBy(documentEpochKey(namespace), 1, null));
 }
 
@@ -176,21 +197,21 @@ export function deepFreeze<T>(v: T): T {
 }
 
 export class DocumentCache<D extends object = Record<string, unknown>> {
-  readonly #cache: Cache;
+  readonly #port: DocumentPort;
   readonly #load: DocumentsOptions<D>['load'];
   readonly #ttlMs: number | null;
 
   /** @internal Use cache.documents(). */
-  constructor(cache: Cache, opts: DocumentsOptions<D>) {
+  constructor(port: DocumentPort, opts: DocumentsOptions<D>) {
     if (typeof opts !== 'object' || opts === null || typeof opts.load !== 'function') {
       throw new TypeError('documents() needs { load: (doctype, name) => doc | undefined }');
     }
-    this.#cache = cache;
+    this.#port = port;
     this.#load = opts.load;
-    this.#ttlMs = cache.core.ttlMs(opts.ttlSec === undefined ? DEFAULT_DOC_TTL_SEC : opts.ttlSec, 'ttlSec');
+    this.#ttlMs = port.ttlMs(opts.ttlSec === undefined ? DEFAULT_DOC_TTL_SEC : opts.ttlSec, 'ttlSec');
   }
 
-  #keys(doctype: string, name: string, namespace = this.#cache.namespace): Keys {
+  #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {
     const scope: KeyScope = { namespace, user: null, shared: false };
     const doc = physicalKey(scope, 'd', `${doctype}::${name}`);
     return {
@@ -206,7 +227,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
    * set only for a doc that may be served (its stamps are current).
    */
   async #read(keys: Keys): Promise<{ versions: [string, string, string] | null; bytes: Buffer | null }> {
-    const { store, guard } = this.#cache.core;
+    const { store, guard } = this.#port;
     const got = await guard.read('MGET', () => store.getMany([keys.epoch, keys.doctypeVersion, keys.docVersion, keys.doc]), null);
     // Store down (degraded): no versions, so nothing will be filled.
     if (got === null) return { versions: null, bytes: null };
@@ -220,7 +241,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   }
 
   #unpack(bytes: Buffer, keys: Keys): Stored | undefined {
-    const stored = this.#cache.core.decode(bytes, keys.doc, keys.doc) as Stored | symbol;
+    const stored = this.#port.decode(bytes, keys.doc, keys.doc) as Stored | symbol;
     if (typeof stored !== 'object' || stored === null || typeof stored.doc !== 'object' || stored.doc === null) return undefined;
     return stored;
   }
@@ -235,7 +256,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     const docName = name ?? doctype;
     validateKey(docName, 'name' as 'key');
     const keys = this.#keys(doctype, docName);
-    const core = this.#cache.core;
+    const core = this.#port;
     const first = await this.#read(keys);
     let bytes = first.bytes;
     if (bytes !== null) core.stats.store.hits++;
@@ -298,31 +319,31 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
       throw new TypeError('after must be a promise');
     }
     // The namespace is fixed now: the second invalidation may run outside the caller's context.
-    const view = this.#cache.forNamespace(this.#cache.namespace);
-    const run = () => (name === undefined ? this.#clearDoctype(view, doctype) : this.#clearDoc(view, doctype, name));
+    const namespace = this.#port.namespace;
+    const run = () => (name === undefined ? this.#clearDoctype(namespace, doctype) : this.#clearDoc(namespace, doctype, name));
     await run();
     if (after !== undefined) {
       const again = () => {
-        run().catch((err: unknown) => this.#cache.core.guard.report(err instanceof Error ? err : new Error(String(err))));
+        run().catch((err: unknown) => this.#port.guard.report(err instanceof Error ? err : new Error(String(err))));
       };
       after.then(again, again);
     }
   }
 
-  async #clearDoc(view: Cache, doctype: string, name: string): Promise<void> {
-    const keys = this.#keys(doctype, name, view.namespace);
-    const { store, guard, events } = view.core;
+  async #clearDoc(namespace: string, doctype: string, name: string): Promise<void> {
+    const keys = this.#keys(doctype, name, namespace);
+    const { store, guard, events } = this.#port;
     await guard.write('EVALSHA', () => store.eval(invalidateDocument, [keys.doc, keys.docVersion], [DOC_VERSION_TTL_MS]));
-    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace: view.namespace, reason: 'delete' });
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace, reason: 'delete' });
   }
 
-  async #clearDoctype(view: Cache, doctype: string): Promise<void> {
-    const { store, guard, events } = view.core;
-    const scope: KeyScope = { namespace: view.namespace, user: null, shared: false };
+  async #clearDoctype(namespace: string, doctype: string): Promise<void> {
+    const { store, guard, events } = this.#port;
+    const scope: KeyScope = { namespace, user: null, shared: false };
     // Bump first: from now on no doc stamped with the old version is served, wherever it lands.
     await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', `${doctype}::`), 1, null));
     // Then free the memory of the docs cached so far.
-    await view.deleteEntries('d', `${doctype}::`, {});
-    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace: view.namespace, reason: 'pattern' });
+    await this.#port.deleteDocs(namespace, `${doctype}::`);
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace, reason: 'pattern' });
   }
 }

@@ -40,7 +40,9 @@ export type { PermitOptions, SemaphoreOptions } from './locks/semaphore.js';
 export { createRedlock } from './locks/redlock.js';
 export type { Redlock, RedlockLockOptions, RedlockOptions } from './locks/redlock.js';
 // Memoisation, request and process caches, middleware, documents (M, X, D).
-export type { Memoized, MemoizeOptions, ProcessCached, ProcessCachedOptions, RequestCached } from './memo/memoize.js';
+export type { Memoized, MemoizeOptions } from './memo/memoize.js';
+export type { ProcessCached, ProcessCachedOptions } from './memo/process.js';
+export type { RequestCached } from './memo/request.js';
 export type { LarderMiddleware, MiddlewareOptions, RequestInfo } from './middleware.js';
 export { DocumentCache } from './documents.js';
 export type { ClearDocumentOptions, DocumentsOptions, Frozen } from './documents.js';

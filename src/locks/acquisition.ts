@@ -10,10 +10,12 @@
  * without the store having said so (LK7, F5), whatever `onStoreError` says for cache reads.
  */
 import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
+import type { Clock } from '../clock.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
 import { Lock, newToken, type LockHolder, type ResolvedLockOptions } from './lock.js';
+import type { ChannelHub } from '../waiting/channel-hub.js';
 import { acquireWithWait, type Attempt, type WaitPlan } from './wait.js';
 
 /** What the lock family needs from a cache. */
@@ -22,6 +24,9 @@ export interface LockContext {
   guard: StoreGuard;
   stats: CacheStats;
   random: () => number;
+  clock: Clock;
+  /** Where waiters hear releases (waiting/channel-hub.ts). */
+  hub: ChannelHub;
 }
 
 /**
@@ -47,11 +52,13 @@ export function parseAttempt(reply: unknown): Attempt<number> {
 export abstract class Acquisition implements WaitPlan<number>, LockHolder {
   readonly token = newToken();
   readonly store: Store;
+  readonly hub: ChannelHub;
+  readonly clock: Clock;
   readonly waitMs: number;
   readonly signal: AbortSignal | undefined;
   readonly random: () => number;
   readonly stats: CacheStats['locks'];
-  /** performance.now() before the last try was sent: a lease granted by it counts from there. */
+  /** clock.monotonic() before the last try was sent: a lease granted by it counts from there. */
   startedAt = 0;
 
   constructor(
@@ -61,6 +68,8 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     readonly options: ResolvedLockOptions,
   ) {
     this.store = ctx.store;
+    this.hub = ctx.hub;
+    this.clock = ctx.clock;
     this.waitMs = options.waitMs;
     this.signal = options.signal;
     this.random = ctx.random;
@@ -73,7 +82,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
   abstract extend(ms: number): Promise<boolean>;
 
   async attempt(waiting: boolean): Promise<Attempt<number>> {
-    this.startedAt = performance.now();
+    this.startedAt = this.clock.monotonic();
     try {
       return parseAttempt(await this.tryOnce(waiting));
     } catch (err) {
@@ -93,7 +102,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     let fencingToken: number;
     if (this.signal === undefined) {
       // Fast path: one try, inline; the wait loop only for a refusal.
-      const started = performance.now();
+      const started = this.clock.monotonic();
       const first = await this.attempt(false);
       if (first.ok) {
         this.stats.acquired++;
@@ -105,7 +114,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
       fencingToken = await acquireWithWait<number>(this);
     }
     const o = this.options;
-    return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt });
+    return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt, clock: this.clock });
   }
 }
 

@@ -12,12 +12,12 @@
  *    another client never caches the old value (N2). Replies and invalidations travel on two
  *    connections, so either may come first; both orders are safe.
  *  - Own writes: tracking runs with NOLOOP (no invalidations for this connection's own writes), so
- *    every write or delete this process sends drops the key and bumps its generation itself. The
- *    store is wrapped for that (`nearStore`), so every path (fills, leases, lock scripts, F3
- *    retries, compare-and-delete) is covered, not only the facade's. `setValue` goes further: its
- *    write is a script that sets the key and reads it back in one atomic step, so that Redis
- *    tracks the key again (a write alone untracks it), and the value is stored here when the
- *    reply comes, unless an invalidation arrived meanwhile (N1: own writes visible at once).
+ *    every write or delete this process sends drops the key and bumps its generation itself: the
+ *    value paths write through near-store.ts, which does that for every write they make (fills,
+ *    F3 retries, compare-and-delete included). `setValue` and generator fills go further: their
+ *    write is a script that sets the key and reads it back in one atomic step (values/scripts.ts),
+ *    so that Redis tracks the key again (a write alone untracks it), and the value is kept here
+ *    when the reply comes, unless an invalidation arrived meanwhile (N1: own writes visible at once).
  *  - Expiry: Redis invalidates keys it expires or evicts. A key expired lazily by this
  *    connection's own read is not reported (NOLOOP), so a read of another kind that finds the key
  *    missing drops it here too. `ttlSec` caps how long an entry is trusted anyway (N4).
@@ -31,7 +31,6 @@
  * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
-import type { MessageHandler, ScriptArg, Store, Script, StoreEvents } from '../stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');
@@ -313,95 +312,3 @@ function freeze<T>(v: T): T {
   else for (const k in v) freeze((v as Record<string, unknown>)[k]);
   return v;
 }
-
-/**
- * setValue's write when the near cache is active (N1).
- * KEYS[1]: the key. ARGV[1]: the encoded value. ARGV[2]: TTL in ms, 0 for none. Returns 1.
- * The EXISTS after the SET is what matters: a write makes Redis forget that this client reads the
- * key, and the read in the same atomic step makes it track the key again, so that the next write
- * of another client is reported and the value may be kept here.
- */
-export const setAndTrack: Script = {
-  name: 'near-set',
-  lua: `
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('EXISTS', KEYS[1])
-return 1`,
-  local: (data, keys, args) => {
-    const ttl = Number(args[1]);
-    data.set(keys[0]!, args[0] as Buffer, ttl > 0 ? ttl : null);
-    return 1;
-  },
-};
-
-// ---------------------------------------------------------------------------------------------
-// The store seen through the near cache: every write drops its keys first.
-
-const WRITES_FIRST_KEY = new Set(['set', 'incrBy', 'expire', 'hset', 'hdel', 'push', 'pop', 'ltrim', 'sadd', 'srem']);
-/** Reads that may find a key missing, which this connection's own lazy expiry does not report. */
-const READS_FIRST_KEY = new Set(['exists', 'ttl', 'hget', 'hgetall', 'hexists', 'hkeys', 'llen', 'lrange', 'smembers', 'sismember', 'scard']);
-
-function empty(r: unknown): boolean {
-  return r === null || r === undefined || r === false || r === 0 || (Array.isArray(r) && r.length === 0) || (r instanceof Map && r.size === 0);
-}
-
-/**
- * Wraps `inner` so that every write and delete sent through it drops the keys it touches from
- * `near` (before it is sent: a read in flight then never fills the old value), and a read of
- * another kind that finds a kept key missing drops it.
- */
-export function nearStore(inner: Store, near: NearCache): Store {
-  const wrapped = new Map<string, unknown>();
-  return new Proxy(inner as unknown as Record<string, unknown>, {
-    get(target, prop) {
-      if (typeof prop !== 'string') return target[prop as unknown as string];
-      const cached = wrapped.get(prop);
-      if (cached !== undefined) return cached;
-      const value = target[prop];
-      if (typeof value !== 'function') return value;
-      const fn = value as (...a: unknown[]) => Promise<unknown>;
-      let out: unknown;
-      if (WRITES_FIRST_KEY.has(prop)) {
-        out = (key: string, ...rest: unknown[]) => {
-          near.drop(key);
-          return fn.call(target, key, ...rest);
-        };
-      } else if (prop === 'setMany') {
-        out = (entries: ReadonlyArray<readonly [string, ...unknown[]]>) => {
-          for (const e of entries) near.drop(e[0]);
-          return fn.call(target, entries);
-        };
-      } else if (prop === 'delete') {
-        out = (keys: readonly string[]) => {
-          for (const k of keys) near.drop(k);
-          return fn.call(target, keys);
-        };
-      } else if (prop === 'eval') {
-        out = (script: Script, keys: readonly string[], args: readonly ScriptArg[]) => {
-          for (const k of keys) near.drop(k);
-          return fn.call(target, script, keys, args);
-        };
-      } else if (READS_FIRST_KEY.has(prop)) {
-        out = (key: string, ...rest: unknown[]) =>
-          fn.call(target, key, ...rest).then((r) => {
-            if (empty(r) && near.has(key)) near.drop(key);
-            return r;
-          });
-      } else {
-        out = fn.bind(target);
-      }
-      wrapped.set(prop, out);
-      return out;
-    },
-    // Not the inner class: nothing may bypass the wrapper by downcasting.
-    getPrototypeOf() {
-      return Object.prototype;
-    },
-  }) as unknown as Store;
-}
-
-export type { MessageHandler, StoreEvents };

@@ -19,7 +19,7 @@
  * Limits: stale data is only served if the read reached the store. With the store down, the read
  * is a miss (F2) and the generator's result is served; if the generator throws too, so does the call.
  */
-import type { CacheCore } from '../cache.js';
+import type { CacheCore } from '../core.js';
 import { ClosedError, ValueError } from '../errors.js';
 import { readEntry, xfetchDue } from './entry.js';
 import type { Load } from '../flight/stampede.js';
@@ -84,7 +84,7 @@ export async function readWithPolicy<T>(
   if (entry === null) return found.value as T; // a plain value: no metadata, nothing to refresh
   const now = options.now();
   const isCurrent = async () => {
-    const again = await core.guard.read('GET', () => core.store.get(load.pk), null);
+    const again = await core.guard.read('GET', () => core.values.get(load.pk), null);
     return again !== null && again.equals(bytes);
   };
   if (now < entry.exp) {

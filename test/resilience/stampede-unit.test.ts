@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCache, type Store } from '../../src/index.js';
 import { siblingKey } from '../../src/keys.js';
-import { claimLease, landedChannel, releaseLease } from '../../src/flight/stampede.js';
+import { claimLease, landedChannel, releaseLease } from '../../src/flight/lease.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { createRedisStore } from '../../src/stores/redis.js';
 import { chaosStore } from '../support/chaos-store.js';

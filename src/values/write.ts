@@ -1,0 +1,104 @@
+/**
+ * The write path of values, and the other single-key calls (exists, expire, ttl, incr).
+ *
+ * Every write first lets a pending delete of its key go out (F3: a write must not be undone by a
+ * retried delete later). With the near cache active, setValue writes with setAndTrack (the key
+ * read back in the same step, so Redis tracks it again) and keeps the value near at once (N1), unless
+ * an invalidation raced it.
+ */
+import type { CacheCore } from '../core.js';
+import type { Scope, ScopeOptions } from '../scope.js';
+import type { TtlMs } from '../stores/store.js';
+import type { SetValueOptions } from './read.js';
+import { setAndTrack } from './scripts.js';
+
+export function validateSafeInteger(n: unknown, what: string): asserts n is number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${String(n)}`);
+}
+
+/** Stores a value (S1). */
+export async function setValue(core: CacheCore, scope: Scope, key: string, value: unknown, opts: SetValueOptions | undefined): Promise<void> {
+  const pk = scope.key(key, opts);
+  const ttlMs = core.ttlMs(opts?.expiresInSec);
+  const bytes = core.encode(value);
+  const pending = core.settle(pk);
+  if (pending !== undefined) await pending;
+  const near = core.near;
+  if (near !== null && near.active) return setNear(core, pk, bytes, ttlMs);
+  await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
+}
+
+/** setValue through the near cache; the value is kept only if nothing raced it. */
+async function setNear(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
+  const near = core.near!;
+  near.drop(pk);
+  const ticket = near.begin(pk);
+  let reply: unknown;
+  try {
+    reply = await core.guard.write('EVALSHA', () => core.values.eval(setAndTrack, [pk], [bytes, ttlMs ?? 0]));
+  } finally {
+    if (ticket !== null && reply !== 1) near.abandon(ticket);
+  }
+  if (ticket !== null && reply === 1) near.settle(ticket, core.decodeOwn(bytes), bytes);
+}
+
+/** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
+export async function setMany(core: CacheCore, scope: Scope, entries: Array<[string, unknown]>, opts: SetValueOptions | undefined): Promise<void> {
+  if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
+  const ttlMs = core.ttlMs(opts?.expiresInSec);
+  const keys = entries.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 2) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
+    return e[0] as string;
+  });
+  const { physical } = scope.keys(keys, opts);
+  const encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);
+  if (encoded.length === 0) return;
+  const inv = core.invalidations;
+  if (inv.size !== 0 && physical.some((pk) => inv.blocks(pk))) await inv.flush();
+  await core.guard.write('MSET', () => core.values.setMany(encoded));
+}
+
+/** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
+export async function deleteValue(core: CacheCore, scope: Scope, keys: string | string[], opts: ScopeOptions | undefined): Promise<number> {
+  const list = Array.isArray(keys) ? keys : [keys];
+  const { scope: resolved, physical } = scope.keys(list, opts);
+  if (physical.length === 0) return 0;
+  // N1, F3: kept copies go at once, even if the delete cannot reach the store; a delete that
+  // cannot reach it is remembered and retried.
+  if (core.near !== null) for (const pk of physical) core.near.drop(pk);
+  const n = await core.invalidations.delete(physical);
+  if (core.events.wantsInvalidate) core.events.emit('invalidate', { keys: list, namespace: resolved.namespace, reason: 'delete' });
+  return n;
+}
+
+export async function exists(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): Promise<boolean> {
+  const pk = scope.key(key, opts);
+  if (core.pending(pk)) return false;
+  return core.guard.read('EXISTS', () => core.values.exists(pk), false);
+}
+
+/** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
+export async function expire(core: CacheCore, scope: Scope, key: string, seconds: number | null, opts: ScopeOptions | undefined): Promise<boolean> {
+  const pk = scope.key(key, opts);
+  if (seconds === undefined) throw new TypeError('seconds must be a positive number or null');
+  const ttlMs = core.ttlMs(seconds, 'seconds');
+  if (core.pending(pk)) return false;
+  return (await core.guard.write('PEXPIRE', () => core.values.expire(pk, ttlMs))) ?? false;
+}
+
+/** Seconds left, with millisecond precision; null: no expiry; undefined: no such key (S1). */
+export async function ttl(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): Promise<number | null | undefined> {
+  const pk = scope.key(key, opts);
+  if (core.pending(pk)) return undefined;
+  const ms = await core.guard.read('PTTL', () => core.values.ttl(pk), undefined);
+  return typeof ms === 'number' ? ms / 1000 : ms;
+}
+
+/** An integer counter; created at 0 (with `expiresInSec` or the default TTL) if missing. Never faked (F5). */
+export async function incr(core: CacheCore, scope: Scope, key: string, by: number, opts: SetValueOptions | undefined): Promise<number> {
+  const pk = scope.key(key, opts);
+  validateSafeInteger(by, 'by');
+  const ttlMs = core.ttlMs(opts?.expiresInSec);
+  await core.settle(pk); // F3: never count on from a value whose delete is pending
+  return core.guard.strict('INCRBY', () => core.values.incrBy(pk, by, ttlMs));
+}
