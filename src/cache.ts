@@ -7,7 +7,7 @@
  * counters, same in-flight loads), bound to another tenant.
  */
 
-import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
+import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec/index.js';
 import { runInContext as runWithContext, currentContext, contextUser, requireContext, type ContextInput } from './context.js';
 import { DecodeError, KeyError, LockTimeoutError, ValueError, isUnavailability } from './errors.js';
 import { entryExpiry, isEntry, readEntry, writeEntry } from './entry.js';
