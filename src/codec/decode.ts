@@ -28,6 +28,7 @@ import {
   T_MAP, T_NULL, T_OBJECT, T_SET, T_STR32, T_STR8, T_TRUE, T_U8, T_UNDEFINED, T_UTF16,
 } from './format.js';
 
+// readObject asks whether a key exists on Object.prototype; the encoder keeps its own alias too.
 const OBJECT_PROTO: object = Object.prototype;
 
 let src = Buffer.alloc(0) as FastBuffer;

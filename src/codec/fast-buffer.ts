@@ -1,7 +1,6 @@
 /**
- * The Node Buffer methods the codec calls on its hot path that `@types/node` does not declare.
- * They are the primitives behind `toString`/`write`, without the argument normalisation those
- * wrappers do on every call; both the encoder and the decoder cast their buffers to this type.
+ * A type for Node's own Buffer methods that the encoder and the decoder call on their hot paths;
+ * `@types/node` does not declare them, so both sides cast their buffers to this one declaration.
  */
 
 /** Node's Buffer has these (they skip `toString`/`write`'s argument normalisation); not in @types. */
