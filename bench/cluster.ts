@@ -14,7 +14,7 @@
  */
 import { Cluster } from 'ioredis';
 import { createCache } from '../src/index.js';
-import { decodeValue, encodeValue } from '../src/codec.js';
+import { decodeValue, encodeValue } from '../src/codec/index.js';
 import { physicalKey } from '../src/keys.js';
 import { startCluster } from '../test/support/cluster.js';
 import { compare, fmt, machine, median, table, type System } from './lib.js';

@@ -14,7 +14,7 @@
  */
 import os from 'node:os';
 import { Packr, Unpackr } from 'msgpackr';
-import { encodeValue, decodeValue } from '../src/codec.js';
+import { encodeValue, decodeValue } from '../src/codec/index.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const MEASURE_MS = Number(process.env.MEASURE_MS ?? 100);

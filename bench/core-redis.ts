@@ -8,7 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import { createCache } from '../src/index.js';
-import { decodeValue, encodeValue } from '../src/codec.js';
+import { decodeValue, encodeValue } from '../src/codec/index.js';
 import { physicalKey } from '../src/keys.js';
 import { startRedis } from '../test/support/redis-server.js';
 import { compare, fmt, machine, table, type System } from './lib.js';

@@ -18,7 +18,7 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import { createCache } from '../src/index.js';
-import { decodeValue, encodeValue } from '../src/codec.js';
+import { decodeValue, encodeValue } from '../src/codec/index.js';
 import { physicalKey } from '../src/keys.js';
 import { deepFreeze } from '../src/documents.js';
 import { startRedis } from '../test/support/redis-server.js';

@@ -10,7 +10,7 @@
  *    first (near/near-store.ts), so no write path can leave a stale copy behind.
  */
 import type { Clock } from './clock.js';
-import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec.js';
+import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec/index.js';
 import { DecodeError, ValueError } from './errors.js';
 import { Stampede } from './flight/stampede.js';
 import { SingleFlight } from './flight/single-flight.js';

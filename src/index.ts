@@ -2,9 +2,9 @@
 export { Cache, createCache } from './cache.js';
 export type { GetValueOptions, HashGetOptions, KeyRef, ScopeOptions, SetValueOptions } from './cache.js';
 export type { CacheOptions, MemoryLimits, NearCacheOptions, SentinelSpec, StoreSpec } from './options.js';
-export type { Codec } from './codec.js';
+export type { Codec } from './codec/index.js';
 export type { Clock, Timer } from './clock.js';
-export { defaultCodec } from './codec.js';
+export { defaultCodec } from './codec/index.js';
 export type { ContextInput } from './context.js';
 export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
 export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';

@@ -5,7 +5,7 @@
 
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { BREAKER_DEFAULTS, type BreakerOptions } from './policy/breaker.js';
-import type { Codec } from './codec.js';
+import type { Codec } from './codec/index.js';
 import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
 import type { Store } from './stores/store.js';

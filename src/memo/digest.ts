@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
-import { encodeValue } from '../codec.js';
+import { encodeValue } from '../codec/index.js';
 
 /** Digest inputs are small; refuse absurd ones rather than hash megabytes per call. */
 const MAX_ARGUMENT_BYTES = 1024 * 1024;

@@ -10,7 +10,7 @@ import { createCache, type Cache } from '../../src/cache.js';
 import type { CacheOptions } from '../../src/options.js';
 import type { Store } from '../../src/stores/store.js';
 import { physicalKey } from '../../src/keys.js';
-import { defaultCodec } from '../../src/codec.js';
+import { defaultCodec } from '../../src/codec/index.js';
 import {
   ContextError,
   DecodeError,

@@ -9,7 +9,7 @@ import {
   defaultCodec,
   encodeValue,
   isIntegerCounter,
-} from '../../src/codec.js';
+} from '../../src/codec/index.js';
 import { DecodeError, ValueError } from '../../src/errors.js';
 
 const MAX = 64 * 1024 * 1024;
