@@ -12,7 +12,7 @@ function format(v: unknown): string {
 }
 const section = (title: string) => console.log(`\n## ${title}`);
 
-section('Strings: setValue / getValue with TTLs and generators (S1–S4)');
+section('Strings: setValue / getValue with TTLs and generators');
 await cache.setValue('item_price::ITEM-001', { rate: 120, currency: 'EUR' }, { expiresInSec: 600 });
 show("getValue('item_price::ITEM-001')", await cache.getValue('item_price::ITEM-001'));
 show("ttl('item_price::ITEM-001') in seconds", Math.round((await cache.ttl('item_price::ITEM-001'))!));
@@ -25,10 +25,10 @@ const loadRate = async () => {
 const all = await Promise.all(Array.from({ length: 5 }, () => cache.getValue('item_price::ITEM-002', { generator: loadRate })));
 show('5 concurrent misses with one generator', `${all.length} answers, generator ran ${runs}×`);
 await cache.setValue('maybe', null);
-show("cached null is a hit (C4): getValue('maybe')", await cache.getValue('maybe', { generator: () => 'not called' }));
+show("cached null is a hit: getValue('maybe')", await cache.getValue('maybe', { generator: () => 'not called' }));
 show("a miss is undefined: getValue('nothing')", await cache.getValue('nothing'));
 
-section('Values round-trip exactly (C1)');
+section('Values round-trip exactly');
 const rich = { when: new Date(0), big: 2n ** 70n, neg: -0, tags: new Set(['a']), prices: new Map([['EUR', 1]]), bytes: Buffer.from('hi') };
 await cache.setValue('rich', rich);
 const back = (await cache.getValue<typeof rich>('rich'))!;
@@ -36,12 +36,12 @@ show('Date, bigint, -0, Set, Map, Buffer come back', back);
 try {
   await cache.setValue('bad', { items: [1, { fn: () => 1 }] });
 } catch (err) {
-  show('a function inside a value (C2)', `${(err as ValueError).name} at ${(err as ValueError).path}`);
+  show('a function inside a value', `${(err as ValueError).name} at ${(err as ValueError).path}`);
 }
 try {
   await cache.getValue('');
 } catch (err) {
-  show('an empty key (K4)', `${(err as KeyError).name} ${(err as KeyError).code}`);
+  show('an empty key', `${(err as KeyError).name} ${(err as KeyError).code}`);
 }
 
 section('Counters, many keys, existence (incr, getMany, setMany, exists, expire)');
@@ -50,7 +50,7 @@ await cache.setMany([['a', 1], ['b', 2]]);
 show("getMany(['a', 'b', 'c'])", await cache.getMany(['a', 'b', 'c']));
 show("exists('a'), then expire('a', null)", [await cache.exists('a'), await cache.expire('a', null), await cache.ttl('a')]);
 
-section('Users and tenants (K1, K2)');
+section('Users and tenants');
 await cache.setValue('bootinfo', 'for everyone');
 await cache.setValue('bootinfo', 'for alice', { user: 'alice@acme.com' });
 show("getValue('bootinfo')", await cache.getValue('bootinfo'));
@@ -65,7 +65,7 @@ await cache.setValue('currency_rates', { EUR: 1 }, { shared: true });
 show('a shared key, seen from another tenant', await other.getValue('currency_rates', { shared: true }));
 show('keyPrefix (for a Redis ACL per tenant)', cache.keyPrefix);
 
-section('Hashes, lists, sets (H1, L1)');
+section('Hashes, lists, sets');
 await cache.hset('user_settings', 'theme', 'dark');
 await cache.hset('user_settings', 'lang', 'fr');
 show("hgetall('user_settings')", await cache.hgetall('user_settings'));
@@ -76,7 +76,7 @@ show("lrange('jobs', 0, -1)", await cache.lrange('jobs', 0, -1));
 await cache.sadd('roles', 'Stock User', 'Sales User', 'Stock User');
 show("smembers('roles')", (await cache.smembers('roles')).sort());
 
-section('Patterns and clearing (P1–P3)');
+section('Patterns and clearing');
 await cache.setValue('item_price::ITEM-003', 1);
 show("getKeys('item_price') (trailing * implied)", (await cache.getKeys('item_price')).sort());
 show("deleteKeys('item_price::ITEM-00')", await cache.deleteKeys('item_price::ITEM-00'));
@@ -85,7 +85,7 @@ show("clearCache({ user: 'alice@acme.com' })", await cache.clearCache({ user: 'a
 show('clearCache() of this tenant', await cache.clearCache());
 show('the shared key survives', await other.getValue('currency_rates', { shared: true }));
 
-section('Memoisation (M1–M4): frappe @redis_cache');
+section('Memoisation: frappe @redis_cache');
 let priceCalls = 0;
 const getItemPrice = cache.memoize(async function getItemPrice(itemCode: string, opts: { list: string }) {
   priceCalls++;
@@ -110,7 +110,7 @@ await new PriceList().rate('ABC');
 await new PriceList().rate('ABC');
 show('@cache.cached on a method, two instances', `method ran ${PriceList.loads}×`);
 
-section('Request and process caches (X1–X3): request_cache, site_cache');
+section('Request and process caches: request_cache, site_cache');
 let areaCalls = 0;
 const area = cache.requestCached((l: number, w: number) => (areaCalls++, l * w));
 await cache.runInContext({ namespace: 'acme.example.com', user: 'alice@acme.com' }, async () => {
@@ -130,7 +130,7 @@ show('processCached: 2 calls in this process', `loaded ${configLoads}×`);
 await siteConfig.clearCache();
 show('after clearCache() (reaches every process)', (await siteConfig(), `loaded ${configLoads}×`));
 
-section('Cached documents (D1–D4): get_cached_doc');
+section('Cached documents: get_cached_doc');
 const table = new Map([['ITEM-001', { name: 'ITEM-001', item_name: 'Hex bolt', stock_uom: 'Nos', prices: [1, 2] }]]);
 let docLoads = 0;
 const docs = cache.documents({
@@ -151,10 +151,10 @@ show('after an update and clearDocumentCache', (await docs.getCachedDoc('Item', 
 try {
   await docs.getCachedDoc('Item', 'NOPE');
 } catch (err) {
-  show('a missing doc (D4)', (err as Error).name);
+  show('a missing doc', (err as Error).name);
 }
 
-section('Locks with fencing tokens (LK1–LK8)');
+section('Locks with fencing tokens');
 {
   await using payroll = await cache.lock('process_payroll', { ttlMs: 5_000 });
   show("lock('process_payroll') with await using", `fencing token ${payroll.fencingToken}`);
@@ -177,7 +177,7 @@ const permits = await Promise.all([exportsSem.acquire(), exportsSem.acquire()]);
 show('semaphore with 2 permits: a third tryAcquire', await exportsSem.tryAcquire());
 await Promise.all(permits.map((p) => p.release()));
 
-section('Stampede leases and stale data (S5–S7)');
+section('Stampede leases and stale data');
 {
   // Two caches on one store stand in for two processes on one Redis: a miss takes a lease in the
   // store, so only one of them runs the generator; the other waits for the value to land.
@@ -213,18 +213,18 @@ section('Stampede leases and stale data (S5–S7)');
   await clocked.close();
 }
 
-section('When the store is down (F2)');
+section('When the store is down');
 const down = createCache({ store: 'redis://127.0.0.1:1', commandTimeoutMs: 200 });
 down.on('error', () => {});
 show('degrade (default): a read with a generator', await down.getValue('k', { generator: () => 'computed anyway' }));
 try {
   await down.incr('k');
 } catch (err) {
-  show('incr never pretends (F5)', `${(err as StoreUnavailableError).name} ${(err as StoreUnavailableError).code}`);
+  show('incr never pretends', `${(err as StoreUnavailableError).name} ${(err as StoreUnavailableError).code}`);
 }
 await down.close();
 
-section('Counters (O1)');
+section('Counters');
 show('stats()', cache.stats());
 await cache.deleteValue('currency_rates', { shared: true });
 await cache.close();

@@ -81,7 +81,7 @@ export class CacheCore {
       events: this.events,
       // A store in this process cannot be unreachable: no breaker to consult.
       breaker: inProcess ? false : options.circuitBreaker,
-      now: options.now,
+      clock: options.clock,
     });
 
     // The near cache: only where the store can track keys for us (an embedded store needs no
@@ -111,7 +111,7 @@ export class CacheCore {
     this.near = near;
     this.values = near === null ? store : nearValueStore(store, near);
 
-    this.invalidations = new PendingInvalidations(this.values, this.guard);
+    this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
     this.guard.onRecovered = () => void this.invalidations.flush();
     this.stampede = new Stampede({
       store,

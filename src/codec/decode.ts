@@ -123,7 +123,7 @@ function readKey(): string {
   } else if (t === T_STR32) k = readString(readU32());
   else if (t === T_UTF16) k = readUtf16();
   else throw bad(`an object key must be a string (tag 0x${t.toString(16)})`);
-  if (k === '__proto__') throw bad('a "__proto__" key (C3)');
+  if (k === '__proto__') throw bad('a "__proto__" key');
   return k;
 }
 

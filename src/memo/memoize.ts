@@ -44,7 +44,7 @@ export function memoName(fn: unknown, name: unknown, what: string): string {
   if (typeof fn !== 'function') throw new TypeError(`${what} needs a function`);
   const n = name ?? fn.name;
   if (typeof n !== 'string' || n.length === 0) {
-    throw new TypeError(`${what}: an anonymous function needs a name option (the name is part of every key, M1)`);
+    throw new TypeError(`${what}: an anonymous function needs a name option (the name is part of every key)`);
   }
   validateKey(n, 'name');
   return n;

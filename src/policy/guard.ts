@@ -9,8 +9,8 @@
  * Only unavailability (StoreUnavailableError, StoreTimeoutError) is degraded. An error the store
  * answered with (a WRONGTYPE, say) is a bug in the call and is always thrown.
  *
- * Timeouts use one shared coarse timer instead of a timer per call: a call costs a Set insert and
- * delete, and a late call is failed within `commandTimeoutMs` plus one tick of the timer.
+ * Timeouts use the clock's one deadline queue (clock.ts), not a timer per call, and only for stores
+ * that do not bound their own calls.
  *
  * A circuit breaker (breaker.ts) sits in front of every call: after repeated unavailability it
  * fails calls at once, without touching the store, and lets one probe through per cooldown. The
@@ -20,79 +20,16 @@
  * invalidations are retried then).
  */
 
+import { DeadlineQueue, type Clock } from '../clock.js';
 import { CircuitBreaker, type BreakerOptions } from './breaker.js';
 import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
 import type { Emitter, CacheStats } from '../observability.js';
 
-interface Pending {
-  deadline: number;
-  expire: () => void;
-}
-
-export class Deadlines {
-  readonly #pending = new Set<Pending>();
-  readonly #timeoutMs: number;
-  readonly #tickMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #idle = false;
-
-  constructor(timeoutMs: number) {
-    this.#timeoutMs = timeoutMs;
-    this.#tickMs = Math.max(2, Math.min(25, Math.floor(timeoutMs / 10)));
-  }
-
-  /** Resolves or rejects as `p` does, or rejects with StoreTimeoutError once the deadline passes. */
-  bound<T>(p: Promise<T>, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const entry: Pending = {
-        deadline: performance.now() + this.#timeoutMs,
-        expire: () => reject(new StoreTimeoutError(`${what} did not answer within ${this.#timeoutMs} ms`)),
-      };
-      this.#pending.add(entry);
-      if (this.#timer === undefined) this.#start();
-      this.#idle = false;
-      p.then(
-        (v) => {
-          this.#pending.delete(entry);
-          resolve(v);
-        },
-        (e) => {
-          this.#pending.delete(entry);
-          reject(e);
-        },
-      );
-    });
-  }
-
-  #start(): void {
-    this.#timer = setInterval(() => {
-      const now = performance.now();
-      for (const e of this.#pending) {
-        if (e.deadline <= now) {
-          this.#pending.delete(e);
-          e.expire();
-        }
-      }
-      // Stop only after a whole idle tick, so a steady trickle of calls does not create a timer each.
-      if (this.#pending.size === 0) {
-        if (this.#idle) this.stop();
-        this.#idle = true;
-      } else this.#idle = false;
-    }, this.#tickMs);
-    // Not unref()'d: a pending call must end in its answer or its timeout, never in the process
-    // exiting under it. The timer stops as soon as nothing is pending.
-  }
-
-  stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-}
-
 export type StoreErrorPolicy = 'degrade' | 'throw';
 
 export class StoreGuard {
-  readonly #deadlines: Deadlines | undefined;
+  readonly #deadlines: DeadlineQueue | undefined;
+  readonly #clock: Clock;
   readonly #policy: StoreErrorPolicy;
   readonly #stats: CacheStats;
   readonly #events: Emitter;
@@ -105,7 +42,7 @@ export class StoreGuard {
 
   /**
    * `bounded: false` for stores that bound their own calls or answer synchronously: no timer needed.
-   * `breaker: false` turns the circuit breaker off; `now` is its clock.
+   * `breaker: false` turns the circuit breaker off.
    */
   constructor(opts: {
     timeoutMs: number;
@@ -114,13 +51,16 @@ export class StoreGuard {
     stats: CacheStats;
     events: Emitter;
     breaker?: BreakerOptions | false;
-    now?: () => number;
+    clock: Clock;
   }) {
-    this.#deadlines = opts.bounded ? new Deadlines(opts.timeoutMs) : undefined;
+    this.#clock = opts.clock;
+    // Not unref'd: with a store of unknown make, nothing else may keep the process alive while a
+    // call is pending, and a call must end in its answer or its timeout.
+    this.#deadlines = opts.bounded ? new DeadlineQueue(opts.clock, opts.timeoutMs, false) : undefined;
     this.#policy = opts.policy;
     this.#stats = opts.stats;
     this.#events = opts.events;
-    this.#breaker = opts.breaker ? new CircuitBreaker(opts.breaker, opts.now ?? Date.now) : undefined;
+    this.#breaker = opts.breaker ? new CircuitBreaker(opts.breaker, () => opts.clock.now()) : undefined;
     this.#slowMs = opts.timeoutMs / 2;
   }
 
@@ -192,14 +132,14 @@ export class StoreGuard {
       }
       probe = admitted.probe;
     }
-    const started = this.#breaker === undefined ? 0 : performance.now();
+    const started = this.#breaker === undefined ? 0 : this.#clock.monotonic();
     let p: Promise<T>;
     try {
       p = op();
     } catch (raw) {
       p = Promise.reject(raw);
     }
-    if (this.#deadlines) p = this.#deadlines.bound(p, what);
+    if (this.#deadlines) p = this.#deadlines.track(p, () => new StoreTimeoutError(`${what} did not answer within ${this.#deadlines!.timeoutMs} ms`));
     return p.then(
       (value) => {
         this.#answered(probe);
@@ -218,7 +158,7 @@ export class StoreGuard {
       // Only failures that made the caller wait count toward opening the breaker: a store that
       // refuses at once (a Redis client reconnecting) costs nothing to ask, and asking it is
       // how recovery is noticed at once. A failed probe always re-opens.
-      if (probe || err instanceof StoreTimeoutError || performance.now() - started >= this.#slowMs) this.#breaker?.failure(probe);
+      if (probe || err instanceof StoreTimeoutError || this.#clock.monotonic() - started >= this.#slowMs) this.#breaker?.failure(probe);
     } else if (err instanceof ClosedError) {
       this.#breaker?.release(probe);
     } else {

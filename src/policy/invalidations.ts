@@ -8,8 +8,8 @@
  *  - every read of a remembered key is a miss: `CacheCore.decode` asks `blocks(pk)` before it
  *    decodes anything read under a physical key, so the old value is never served, from the store
  *    or from a layer that fills from it (the near cache);
- *  - `onPending` listeners hear of every remembered invalidation at once, so in-process copies
- *    (the near cache, N2/F3) drop those keys immediately;
+ *  - in-process copies (the near cache, N2/F3) are dropped by the caller before the delete is
+ *    sent, so they are gone at once whatever the store says;
  *  - the deletes are retried as soon as the store answers again (the guard's `onRecovered`), when a
  *    read meets a remembered key, and every 200 ms while anything is pending. A key is forgotten
  *    only once its delete succeeded; a pattern once a full scan-and-delete of it succeeded.
@@ -23,6 +23,7 @@
  * connection (one slot), so the read either runs after the DEL, or its reply is decoded while the
  * key is still remembered (a key is forgotten only after the DEL's reply).
  */
+import type { Clock, Timer } from '../clock.js';
 import { isUnavailability } from '../errors.js';
 import type { StoreGuard } from './guard.js';
 import type { Store } from '../stores/store.js';
@@ -37,26 +38,21 @@ export interface PendingPattern {
   readonly matches: (physical: string) => boolean;
 }
 
-/** What the near cache (or any in-process copy) must drop at once. */
-export interface PendingEvent {
-  keys?: readonly string[];
-  pattern?: PendingPattern;
-}
-
 export class PendingInvalidations {
   readonly #store: Store;
   readonly #guard: StoreGuard;
   readonly #keys = new Set<string>();
   readonly #patterns = new Map<string, PendingPattern>();
-  readonly #listeners = new Set<(e: PendingEvent) => void>();
   #flushing: Promise<boolean> | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
+  readonly #clock: Clock;
   #closed = false;
   #seq = 0;
 
-  constructor(store: Store, guard: StoreGuard) {
+  constructor(store: Store, guard: StoreGuard, clock: Clock) {
     this.#store = store;
     this.#guard = guard;
+    this.#clock = clock;
   }
 
   /** How many keys and patterns are waiting to be deleted. 0 on the happy path: check it first. */
@@ -69,12 +65,6 @@ export class PendingInvalidations {
     if (this.#keys.has(physical)) return true;
     for (const p of this.#patterns.values()) if (p.matches(physical)) return true;
     return false;
-  }
-
-  /** Listens for invalidations that are now pending (the near cache drops those keys). Returns an off(). */
-  onPending(listener: (e: PendingEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
   }
 
   /**
@@ -97,7 +87,6 @@ export class PendingInvalidations {
     if (this.#closed || physical.length === 0) return;
     for (const k of physical) this.#keys.add(k);
     if (this.#keys.size > MAX_PENDING_KEYS) this.#fold();
-    this.#emit({ keys: physical });
     this.#arm();
   }
 
@@ -105,7 +94,6 @@ export class PendingInvalidations {
     if (this.#closed) return;
     const id = `${this.#seq++}`;
     this.#patterns.set(id, pattern);
-    this.#emit({ pattern });
     this.#arm();
   }
 
@@ -123,7 +111,7 @@ export class PendingInvalidations {
 
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 
@@ -144,8 +132,8 @@ export class PendingInvalidations {
     } catch {
       // Still unavailable (or refused): everything not yet deleted stays pending.
     }
-    if (this.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
+    if (this.size === 0) {
+      this.#timer?.cancel();
       this.#timer = undefined;
     }
     return this.size === 0;
@@ -182,21 +170,15 @@ export class PendingInvalidations {
     }
   }
 
-  #emit(e: PendingEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
-  }
+  readonly #tick = (): void => {
+    this.#timer = undefined;
+    void this.flush().then((done) => {
+      if (!done) this.#arm();
+    });
+  };
 
   #arm(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => void this.flush(), RETRY_EVERY_MS);
-    this.#timer.unref();
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = this.#clock.setTimeout(this.#tick, RETRY_EVERY_MS, true);
   }
 }

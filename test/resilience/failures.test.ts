@@ -81,11 +81,8 @@ describe('F3: failed invalidations', () => {
     const { store, inner, cache } = setup();
     await cache.setValue('price', 100);
     await cache.setValue('other', 1);
-    const pending: unknown[] = [];
-    cache.core.invalidations.onPending((e) => pending.push(e));
     store.mode = 'fail';
     assert.equal(await cache.deleteValue('price'), 0);
-    assert.equal(pending.length, 1, 'the near cache hears of it at once');
     assert.equal(cache.core.invalidations.size, 1);
     store.mode = 'ok';
     // The store is back but the delete has not been retried yet: the old value is still stored…
