@@ -30,6 +30,7 @@
  * arrays, which cannot be frozen, are fresh copies on each read. The miss path returns the decoded
  * form of what it stored, never the loader's own object.
  */
+import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
 import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
@@ -63,7 +64,6 @@ export type Frozen<T> = T extends Date | Uint8Array | Map<unknown, unknown> | Se
       ? { readonly [K in keyof T]: Frozen<T[K]> }
       : T;
 
-export const DEFAULT_DOC_TTL_SEC = 3600;
 /** Doc version keys outlive any sane load; they only need to outlast the loads they guard. */
 const DOC_VERSION_TTL_MS = 24 * 3600 * 1000;
 const EPOCH_NAME = '\u0000documents';
@@ -208,7 +208,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     }
     this.#port = port;
     this.#load = opts.load;
-    this.#ttlMs = port.ttlMs(opts.ttlSec === undefined ? DEFAULT_DOC_TTL_SEC : opts.ttlSec, 'ttlSec');
+    this.#ttlMs = port.ttlMs(opts.ttlSec === undefined ? DEFAULTS.docTtlSec : opts.ttlSec, 'ttlSec');
   }
 
   #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {

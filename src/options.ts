@@ -4,7 +4,8 @@
  */
 
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
-import { BREAKER_DEFAULTS, type BreakerOptions } from './policy/breaker.js';
+import { DEFAULTS } from './defaults.js';
+import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
 import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
@@ -109,15 +110,6 @@ export interface ResolvedOptions {
   random: () => number;
 }
 
-export const DEFAULTS = {
-  namespace: 'default',
-  defaultTtlSec: null,
-  commandTimeoutMs: 1000,
-  onStoreError: 'degrade',
-  memory: { maxEntries: 1_000_000 },
-  maxValueBytes: 64 * 1024 * 1024,
-  leaseMs: 10_000,
-} as const;
 
 const KNOWN = new Set([
   'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
@@ -226,18 +218,18 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     fail('persistentKeys', 'must be an array of non-empty pattern strings');
   }
 
-  let memory: MemoryLimits = { ...DEFAULTS.memory };
+  let memory: MemoryLimits = { maxEntries: DEFAULTS.memoryMaxEntries };
   if (o.memory !== undefined) {
     if (!isPlainObject(o.memory)) fail('memory', 'must be { maxEntries?, maxBytes? }');
     for (const k of Object.keys(o.memory)) if (k !== 'maxEntries' && k !== 'maxBytes') fail(`memory.${k}`, 'is not a memory limit');
     memory = {};
-    memory.maxEntries = o.memory.maxEntries === undefined ? DEFAULTS.memory.maxEntries : positiveNumber('memory.maxEntries', o.memory.maxEntries, true);
+    memory.maxEntries = o.memory.maxEntries === undefined ? DEFAULTS.memoryMaxEntries : positiveNumber('memory.maxEntries', o.memory.maxEntries, true);
     if (o.memory.maxBytes !== undefined) memory.maxBytes = positiveNumber('memory.maxBytes', o.memory.maxBytes, true);
   }
 
   const maxValueBytes = o.maxValueBytes === undefined ? DEFAULTS.maxValueBytes : positiveNumber('maxValueBytes', o.maxValueBytes, true);
   const leaseMs = o.leaseMs === undefined ? DEFAULTS.leaseMs : positiveNumber('leaseMs', o.leaseMs);
-  let circuitBreaker: false | BreakerOptions = { ...BREAKER_DEFAULTS };
+  let circuitBreaker: false | BreakerOptions = { ...DEFAULTS.breaker };
   if (o.circuitBreaker === false) circuitBreaker = false;
   else if (o.circuitBreaker !== undefined) {
     if (!isPlainObject(o.circuitBreaker)) fail('circuitBreaker', 'must be false or { failures?, cooldownMs? }');

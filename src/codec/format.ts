@@ -50,6 +50,7 @@
  * The tags are plain numeric constants, not a TypeScript enum (which compiles to an object looked
  * up at run time): the encoder and the decoder test them on every byte they handle.
  */
+import { DEFAULTS } from '../defaults.js';
 
 /** First byte of every envelope. */
 export const CODEC_MAGIC = 0xc1;
@@ -58,7 +59,7 @@ export const CODEC_VERSION = 1;
 /** Deepest container nesting accepted, on encode and on decode (keeps both stack-safe). */
 export const MAX_DEPTH = 512;
 /** Default limit of `defaultCodec`'s `encode` (the cache passes `maxValueBytes` itself). */
-export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BYTES: number = DEFAULTS.maxValueBytes;
 
 // Tags with a payload of their own, `C0`–`D4` in the table above. `T_UNDEFINED` shares its byte
 // with CODEC_MAGIC: the magic only ever comes first, a value tag only after the version byte.

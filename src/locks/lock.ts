@@ -23,6 +23,7 @@
  *     refused.
  */
 import { LockLostError, LockNotOwnedError } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { newToken } from '../tokens.js';
 
@@ -58,7 +59,7 @@ export interface LockOptions {
   waitTimeoutMs?: number;
 }
 
-export const LOCK_DEFAULTS = { ttlMs: 30_000, waitMs: 10_000, autoExtend: true } as const;
+const LOCK_DEFAULTS = DEFAULTS.lock;
 
 export interface ResolvedLockOptions {
   ttlMs: number;
@@ -96,7 +97,7 @@ export function resolveLockOptions(opts: LockOptions | undefined, kind?: string)
   if (typeof waitReplicas !== 'number' || !Number.isInteger(waitReplicas) || waitReplicas < 0) {
     throw new TypeError(`waitReplicas must be a non-negative integer, got ${String(waitReplicas)}`);
   }
-  const waitTimeoutMs = opts?.waitTimeoutMs ?? 250;
+  const waitTimeoutMs = opts?.waitTimeoutMs ?? DEFAULTS.lockWaitTimeoutMs;
   if (typeof waitTimeoutMs !== 'number' || !Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1) {
     throw new TypeError(`waitTimeoutMs must be a positive integer number of milliseconds, got ${String(waitTimeoutMs)}`);
   }

@@ -7,6 +7,7 @@
  * publishes to waiters, all in one script. Waiters listen on a channel named after the lock's key,
  * so channels are namespaced exactly as keys are (LK6).
  */
+import { DEFAULTS } from '../defaults.js';
 import { StoreUnavailableError } from '../errors.js';
 import { siblingKey } from '../keys.js';
 import { Acquisition, strict, type LockContext } from './acquisition.js';
@@ -58,7 +59,7 @@ async function acquireReplicated(ctx: LockContext, pk: string, name: string, o: 
   if (typeof store.waitReplicas !== 'function') {
     throw new TypeError(`waitReplicas needs a replicated store (Redis); this ${store.kind} store has no replicas`);
   }
-  const timeoutMs = o.waitTimeoutMs ?? 250;
+  const timeoutMs = o.waitTimeoutMs ?? DEFAULTS.lockWaitTimeoutMs;
   const lock = await new MutexAcquisition(ctx, pk, name, o).acquire();
   let acked: number;
   try {

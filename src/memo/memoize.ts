@@ -10,6 +10,7 @@
  * of that space for its name, in every user scope, and `clearCache()` of the namespace removes them
  * with everything else.
  */
+import { DEFAULTS } from '../defaults.js';
 import { validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
@@ -37,8 +38,6 @@ export interface Memoized<F extends AnyFunction> {
   /** The name the entries are stored under. */
   readonly memoName: string;
 }
-
-export const DEFAULT_MEMO_TTL_SEC = 3600;
 
 export function memoName(fn: unknown, name: unknown, what: string): string {
   if (typeof fn !== 'function') throw new TypeError(`${what} needs a function`);
@@ -96,7 +95,7 @@ function clearMemo(port: MemoPort, name: string, shared: boolean): Promise<numbe
 
 function checkMemoOptions(opts: MemoizeOptions | undefined, what: string): Required<Pick<MemoizeOptions, 'ttlSec'>> & MemoizeOptions {
   if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError(`${what} options must be an object`);
-  const ttlSec = opts?.ttlSec === undefined ? DEFAULT_MEMO_TTL_SEC : opts.ttlSec;
+  const ttlSec = opts?.ttlSec === undefined ? DEFAULTS.memoTtlSec : opts.ttlSec;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {
     throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${String(ttlSec)}`);
   }

@@ -3,6 +3,7 @@
  * cleared in every process through the store's pub/sub.
  */
 import type { Clock } from '../clock.js';
+import { DEFAULTS } from '../defaults.js';
 import { namespacePrefix } from '../keys.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { Store } from '../stores/store.js';
@@ -24,8 +25,6 @@ export type ProcessCached<F extends AnyFunction> = F & {
   clearCache(): Promise<void>;
   readonly memoName: string;
 };
-
-export const DEFAULT_PROCESS_MAX_ENTRIES = 1000;
 
 interface ProcessEntry {
   value: unknown;
@@ -227,7 +226,7 @@ export function processCached<F extends AnyFunction>(port: ProcessPort, namespac
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {
     throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${String(ttlSec)}`);
   }
-  const max = opts?.maxEntries ?? DEFAULT_PROCESS_MAX_ENTRIES;
+  const max = opts?.maxEntries ?? DEFAULTS.processMaxEntries;
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
     throw new TypeError(`maxEntries must be a positive integer, got ${String(max)}`);
   }

@@ -29,8 +29,6 @@ export interface BreakerOptions {
   cooldownMs: number;
 }
 
-export const BREAKER_DEFAULTS: BreakerOptions = { failures: 5, cooldownMs: 250 };
-
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export class CircuitBreaker {
