@@ -34,13 +34,13 @@ import {
 } from './keys.js';
 import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
 import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near-cache.js';
-import { RedisTracking } from './stores/redis-tracking.js';
-import { ClusterTracking } from './stores/redis-cluster-tracking.js';
+import { RedisTracking } from './stores/redis/tracking.js';
+import { ClusterTracking } from './stores/redis/cluster-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
 import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
-import { RedisStore, createRedisStore } from './stores/redis.js';
+import { RedisStore, createRedisStore } from './stores/redis/index.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
 import {

@@ -1,7 +1,7 @@
 /**
  * The near cache's tracking on a Redis Cluster (N1–N3): one tracking pair (the node's command
  * connection with CLIENT TRACKING ON REDIRECT <id> NOLOOP, and a RESP2 invalidation connection
- * to the same node: redis-tracking.ts) for every node of the cluster client's pool.
+ * to the same node: tracking.ts) for every node of the cluster client's pool.
  *
  * Why every node, replicas included, and not only the masters: a read is only safe to keep if the
  * node that answered it tracks it. ioredis changes a node's role in place when a replica is
@@ -20,7 +20,7 @@
  * '+node' from the same call that creates the connection.
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { RedisTracking, type TrackingSink } from './redis-tracking.js';
+import { RedisTracking, type TrackingSink } from './tracking.js';
 
 export interface ClusterTrackingConnections {
   cluster: Cluster;
