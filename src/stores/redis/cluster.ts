@@ -6,8 +6,8 @@
  * Nothing here holds state: the command connection (connection.ts) and the store pass in what a
  * function needs, through the small ports below.
  */
-import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
+import { delay, type Clock } from '../../clock.js';
 import { StoreError, StoreUnavailableError } from '../../errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -98,6 +98,7 @@ export interface ResendPort {
   readonly isCluster: boolean;
   readonly closed: boolean;
   readonly timeoutMs: number;
+  readonly clock: Clock;
 }
 
 /**
@@ -107,12 +108,13 @@ export interface ResendPort {
  */
 export function tryAgain<T>(port: ResendPort, call: () => Promise<T>): Promise<T> {
   if (!port.isCluster) return call();
-  const until = performance.now() + port.timeoutMs - 2 * TRYAGAIN_PAUSE_MS;
+  const clock = port.clock;
+  const until = clock.monotonic() + port.timeoutMs - 2 * TRYAGAIN_PAUSE_MS;
   const attempt = (): Promise<T> =>
     call().catch((err: unknown) => {
-      if (!isTryAgain(err) || port.closed || performance.now() + TRYAGAIN_PAUSE_MS >= until) throw err;
-      return new Promise<void>((r) => setTimeout(r, TRYAGAIN_PAUSE_MS)).then(() => {
-        if (port.closed || performance.now() >= until) throw err;
+      if (!isTryAgain(err) || port.closed || clock.monotonic() + TRYAGAIN_PAUSE_MS >= until) throw err;
+      return delay(clock, TRYAGAIN_PAUSE_MS).then(() => {
+        if (port.closed || clock.monotonic() >= until) throw err;
         return attempt();
       });
     });
@@ -216,6 +218,11 @@ export interface ExecPort {
   exec<T>(what: string, send: () => Promise<T>): Promise<T>;
 }
 
+/** A scan's budget and pauses are on the store's clock. */
+export interface ScanPort extends ExecPort {
+  readonly clock: Clock;
+}
+
 /**
  * P2 on a cluster: SCAN on every master in turn.
  *
@@ -225,21 +232,21 @@ export interface ExecPort {
  * progress) is read before and after each pass, and the pass is repeated while a migration is in
  * progress or the layout changed. Keys may then be yielded more than once; callers dedupe.
  */
-export async function* scanMasters(port: ExecPort, cluster: Cluster, match: string, count: number): AsyncIterable<string[]> {
+export async function* scanMasters(port: ScanPort, cluster: Cluster, match: string, count: number): AsyncIterable<string[]> {
   let layout = await slotLayout(port, cluster);
-  const began = performance.now();
+  const began = port.clock.monotonic();
   for (let pass = 1; ; pass++) {
     const nodes = cluster.nodes('master');
     if (nodes.length === 0) throw new StoreUnavailableError('redis cluster: no master node is known');
     for (const node of nodes) yield* scanNode(port, node, match, count);
     const after = await slotLayout(port, cluster);
     if (after === layout && !after.includes('[')) return;
-    if (performance.now() - began > MAX_SCAN_MS) {
+    if (port.clock.monotonic() - began > MAX_SCAN_MS) {
       throw new StoreUnavailableError(`redis cluster: slots kept moving during ${pass} scan passes (${MAX_SCAN_MS / 1000} s)`);
     }
     // Learn the new owners before the next pass (ioredis also learns them from MOVED replies).
     await refreshSlots(cluster).catch(() => undefined);
-    if (after.includes('[')) await new Promise((r) => setTimeout(r, SCAN_PASS_PAUSE_MS));
+    if (after.includes('[')) await delay(port.clock, SCAN_PASS_PAUSE_MS);
     layout = await slotLayout(port, cluster);
   }
 }

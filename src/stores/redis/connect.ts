@@ -7,6 +7,7 @@
  * client is never connected, reconfigured or closed by us.
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode, type SentinelAddress } from 'ioredis';
+import type { Clock, Timer } from '../../clock.js';
 
 export type RedisKind = 'redis' | 'cluster' | 'sentinel';
 
@@ -24,6 +25,13 @@ export interface SentinelSpec extends Omit<RedisOptions, 'sentinels' | 'name'> {
 export interface RedisStoreOptions {
   /** Every call settles within this many milliseconds (StoreTimeoutError otherwise). */
   commandTimeoutMs: number;
+  /**
+   * The clock of the store's own deadlines and pauses (call deadlines, TRYAGAIN and scan pauses,
+   * sharded re-route and tracking retries, the QUIT bound on close). ioredis' own timers (connect,
+   * reconnect, the socket timeouts of subscriber and cluster node connections) stay on real time.
+   * Default: the system clock.
+   */
+  clock?: Clock;
 }
 
 /** Everything `createRedisStore` accepts (SPEC §0 `store`, minus 'memory' and custom stores). */
@@ -101,7 +109,7 @@ function reconnectOnReadonly(err: Error): boolean | 1 {
  *   standalone or Sentinel store's command connection has it off and is watched by the store
  *   itself from its call deadlines instead (connection.ts, onStall), which costs nothing per call.
  * - `commandTimeout: undefined`: the store enforces commandTimeoutMs itself with one timer for all
- *   pending calls (TimeoutQueue) instead of one timer per command.
+ *   pending calls (clock.ts's DeadlineQueue, in connection.ts) instead of one timer per command.
  * - `enableAutoPipelining: false`: measured slower at low concurrency; the store batches reads itself.
  * - `keyPrefix: ''`: larder lays out its own keys (keys.ts); an ioredis prefix would not apply to
  *   SCAN patterns or pub/sub channels and would break pattern operations. Use `namespace` instead.
@@ -268,23 +276,23 @@ export function openConnections(spec: RedisStoreSpec, commandTimeoutMs: number):
   );
 }
 
-/** QUIT (so in-flight commands still get their replies), and disconnect() if QUIT has no answer within `ms`. */
-export async function quitOrDisconnect(conn: Redis | Cluster, ms: number): Promise<void> {
+/** QUIT (so in-flight commands still get their replies), and disconnect() if QUIT has no answer within `ms` on `clock`. */
+export async function quitOrDisconnect(conn: Redis | Cluster, ms: number, clock: Clock): Promise<void> {
   const status = conn.status as string;
   if (status === 'end') return;
   if (status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     try {
       await Promise.race([
         conn.quit(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('QUIT timed out')), ms);
+          timer = clock.setTimeout(() => reject(new Error('QUIT timed out')), ms);
         }),
       ]);
     } catch {
       // Fall through to disconnect().
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
   if ((conn.status as string) !== 'end') conn.disconnect();

@@ -4,7 +4,8 @@
  *
  *  - No call hangs and none is replayed (F4). Connections are configured so that nothing is queued
  *    while disconnected and nothing is resent after a reconnect (connect.ts explains each option);
- *    every call is bounded by `commandTimeoutMs` (one timer for all pending calls), and a
+ *    every call is bounded by `commandTimeoutMs` (one DeadlineQueue, clock.ts, for all pending
+ *    calls, on the store's clock), and a
  *    connection that stops answering is torn down and redialled rather than left to collect more
  *    calls (the stall detector, onStall).
  *  - Calls made while the *first* connection is being made wait for it (bounded by their
@@ -16,117 +17,13 @@
  *  - Commands reach the server in the order they were made: the sets batched in this tick
  *    (batch.ts) are sent before any other command.
  */
-import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
+import { DeadlineQueue, type Clock } from '../../clock.js';
 import { ClosedError, StoreTimeoutError, StoreUnavailableError } from '../../errors.js';
 import type { StoreEvents } from '../store.js';
 import { dialMastersEagerly, mastersReady, supportsShardedPubSub } from './cluster.js';
 import { openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './connect.js';
 import { mapRedisError } from './errors.js';
-
-// ---------------------------------------------------------------------------------------------
-// Deadlines
-
-interface Deadline {
-  at: number;
-  done: boolean;
-  what: string;
-  fail: (err: Error) => void;
-  /** For a call on the main connection: the store's data mark when it was sent (see onStall); else -1. */
-  mark: number;
-}
-
-/**
- * Bounds every pending call by `ms` with a single timer. All calls share one timeout, so deadlines
- * increase in the order calls are made: the queue is sorted by construction, settled calls are
- * dropped from its head as they finish, and the timer only ever needs to watch the head. Cost per
- * call: one small object and one clock read; no per-call setTimeout/clearTimeout.
- */
-class TimeoutQueue {
-  private items: Deadline[] = [];
-  private head = 0;
-  private timer: NodeJS.Timeout | null = null;
-
-  /** `onExpired` hears the mark of every call that ran out of time (the stall detector). */
-  constructor(
-    private readonly ms: number,
-    private readonly onExpired?: (mark: number) => void,
-  ) {}
-
-  track<T>(p: Promise<T>, what: string, mapError: (e: unknown) => Error, mark = -1): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const d: Deadline = { at: performance.now() + this.ms, done: false, what, fail: reject, mark };
-      this.items.push(d);
-      if (this.timer === null) this.arm(this.ms);
-      p.then(
-        (v) => {
-          if (d.done) return;
-          d.done = true;
-          this.trim();
-          resolve(v);
-        },
-        (e: unknown) => {
-          if (d.done) return;
-          d.done = true;
-          this.trim();
-          reject(mapError(e));
-        },
-      );
-    });
-  }
-
-  /** Rejects everything still pending (used by close()). */
-  failAll(err: Error): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const items = this.items;
-    this.items = [];
-    for (let i = this.head; i < items.length; i++) {
-      const d = items[i]!;
-      if (!d.done) {
-        d.done = true;
-        d.fail(err);
-      }
-    }
-    this.head = 0;
-  }
-
-  private trim(): void {
-    const items = this.items;
-    while (this.head < items.length && items[this.head]!.done) this.head++;
-    if (this.head === items.length) {
-      items.length = 0;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= items.length) {
-      this.items = items.slice(this.head);
-      this.head = 0;
-    }
-  }
-
-  private arm(ms: number): void {
-    this.timer = setTimeout(this.expire, Math.max(1, Math.ceil(ms)));
-    // Pending calls keep the process alive through their sockets, not through this timer.
-    this.timer.unref();
-  }
-
-  private readonly expire = (): void => {
-    this.timer = null;
-    const now = performance.now();
-    for (;;) {
-      this.trim();
-      const d = this.items[this.head];
-      if (d === undefined) return;
-      if (d.at > now) {
-        this.arm(d.at - now);
-        return;
-      }
-      d.done = true;
-      this.head++;
-      d.fail(new StoreTimeoutError(`redis ${d.what} took longer than ${this.ms} ms`));
-      if (d.mark >= 0) this.onExpired?.(d.mark);
-    }
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The command connection
@@ -143,7 +40,10 @@ export class Connection {
   readonly client: Redis;
   readonly isCluster: boolean;
   readonly timeoutMs: number;
-  readonly timeouts: TimeoutQueue;
+  /** The store's clock: its deadlines and its own pauses (ioredis keeps timers of its own). */
+  readonly clock: Clock;
+  /** Every pending call's deadline. Unref'd: pending calls keep the process alive through their sockets. */
+  readonly timeouts: DeadlineQueue;
   /** Whoever watches the store (StoreEvents): connection errors are reported to them. */
   readonly watchers = new Set<StoreEvents>();
   /** Set while writes wait for the end of the tick; `exec` sends them first. */
@@ -159,9 +59,10 @@ export class Connection {
   private corked: { uncork(): void }[] | null = null;
   private lastConnError: string | null = null;
 
-  constructor(spec: RedisStoreSpec, ms: number) {
+  constructor(spec: RedisStoreSpec, ms: number, clock: Clock) {
     this.timeoutMs = ms;
-    this.timeouts = new TimeoutQueue(ms, (mark) => this.onStall(mark));
+    this.clock = clock;
+    this.timeouts = new DeadlineQueue(clock, ms, true);
     this.conns = openConnections(spec, ms);
     this.kind = this.conns.kind;
     this.client = this.conns.main as Redis;
@@ -238,12 +139,18 @@ export class Connection {
       }
       p = this.whenConnected().then(send);
     }
-    return this.timeouts.track(p, what, this.mapError, mark);
+    return this.timeouts.track(p, () => this.expired(what, mark), this.mapError);
   }
 
   /** Bounds a call that does not go through `exec` (a subscriber's) by the same deadline. */
   track<T>(p: Promise<T>, what: string): Promise<T> {
-    return this.timeouts.track(p, what, this.mapError);
+    return this.timeouts.track(p, () => this.expired(what, -1), this.mapError);
+  }
+
+  /** A call ran out of time: its error, and for a call on the main connection, the stall check. */
+  private expired(what: string, mark: number): Error {
+    if (mark >= 0) this.onStall(mark);
+    return new StoreTimeoutError(`redis ${what} took longer than ${this.timeoutMs} ms`);
   }
 
   /** The answer to a call that needs no round trip (an empty key list, say). */

@@ -12,8 +12,8 @@ export type { RedisKind, RedisStoreOptions, RedisStoreSpec } from './connect.js'
  * A Redis store of its own, for what takes stores rather than a cache: `createRedlock` over
  * independent servers, or one store shared by several caches (`createCache({ store })`).
  * `spec` is any Redis form of the `store` option; `commandTimeoutMs` defaults to 1000, as for a
- * cache. The caller closes it (`store.close()`): a cache never closes a store it was given.
+ * cache; `clock` to the system clock. The caller closes it (`store.close()`): a cache never closes a store it was given.
  */
 export function createRedisStore(spec: RedisStoreSpec, opts: Partial<RedisStoreOptions> = {}): RedisStore {
-  return new RedisStore(spec, { commandTimeoutMs: opts.commandTimeoutMs ?? 1000 });
+  return new RedisStore(spec, { commandTimeoutMs: opts.commandTimeoutMs ?? 1000, clock: opts.clock });
 }

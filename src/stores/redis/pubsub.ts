@@ -14,6 +14,7 @@
  * sharded-pubsub.ts places shard channels over the masters.
  */
 import type { Redis } from 'ioredis';
+import type { Clock } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
 import type { MessageHandler } from '../store.js';
 import { quitOrDisconnect } from './connect.js';
@@ -59,6 +60,8 @@ ${lua.replace(LUA_PUBLISH, 'larder_publish(')}`;
 
 export interface SubscriberHost {
   readonly timeoutMs: number;
+  /** The store's clock (its QUIT bound, the sharded re-route retry). */
+  readonly clock: Clock;
   track<T>(p: Promise<T>, what: string): Promise<T>;
   emit(event: 'subscriptionLost' | 'subscriptionRestored'): void;
   connectionError(err: Error): void;
@@ -141,7 +144,7 @@ export class Subscriber {
 
   async close(): Promise<void> {
     this.closed = true;
-    await quitOrDisconnect(this.conn, this.host.timeoutMs);
+    await quitOrDisconnect(this.conn, this.host.timeoutMs, this.host.clock);
   }
 
   private async remove(channel: string, entry: HandlerEntry): Promise<void> {

@@ -4,6 +4,7 @@
  * which channels are sharded and why).
  */
 import { Redis, type Cluster } from 'ioredis';
+import type { Timer } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
 import type { MessageHandler } from '../store.js';
 import { keySlot, refreshSlots } from './cluster.js';
@@ -41,7 +42,7 @@ export class ShardedSubscriber {
   private rerouting = 0;
   private lost = false;
   private closed = false;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   /** Shards whose channels must all be subscribed again (the server dropped some of them). */
   private readonly suspects = new Set<string>();
 
@@ -79,7 +80,7 @@ export class ShardedSubscriber {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer?.cancel();
     await Promise.all([...this.shards.values()].map((s) => s.close()));
     this.shards.clear();
   }
@@ -171,11 +172,14 @@ export class ShardedSubscriber {
       this.rerouting--;
       if (ok) this.update();
       else if (!this.closed && this.retryTimer === null) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.reroute();
-        }, REROUTE_RETRY_MS);
-        this.retryTimer.unref();
+        this.retryTimer = this.host.clock.setTimeout(
+          () => {
+            this.retryTimer = null;
+            this.reroute();
+          },
+          REROUTE_RETRY_MS,
+          true,
+        );
       }
     };
     refreshSlots(this.cluster)

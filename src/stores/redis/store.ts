@@ -13,6 +13,7 @@
  *   tracking.ts, cluster-tracking.ts    client-side tracking for the near cache
  */
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { systemClock, type Clock } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
 import type { MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from '../store.js';
 import { ReadBatch, WriteBatch, type SetWaiter } from './batch.js';
@@ -48,6 +49,7 @@ export class RedisStore implements Store {
   private readonly client: Redis;
   private readonly isCluster: boolean;
   private readonly timeoutMs: number;
+  private readonly clock: Clock;
   private readonly reads: ReadBatch;
   private readonly writes: WriteBatch;
   private subscriber: Subscriber | null = null;
@@ -61,8 +63,14 @@ export class RedisStore implements Store {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new TypeError(`commandTimeoutMs must be a positive number, got ${String(ms)}`);
     }
+    const clock: Clock = opts.clock ?? systemClock;
+    const c = clock as Partial<Clock> | null;
+    if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
+      throw new TypeError('clock must have now(), monotonic() and setTimeout()');
+    }
     this.timeoutMs = ms;
-    this.conn = new Connection(spec, ms);
+    this.clock = clock;
+    this.conn = new Connection(spec, ms, clock);
     this.conns = this.conn.conns;
     this.kind = this.conn.kind;
     this.client = this.conn.client;
@@ -311,6 +319,7 @@ export class RedisStore implements Store {
     const conn = this.conn;
     return {
       timeoutMs: this.timeoutMs,
+      clock: this.clock,
       track: (p, what) => conn.track(p, what),
       mapError: conn.mapError,
       emit: (event) => {
@@ -370,7 +379,7 @@ export class RedisStore implements Store {
 
   /**
    * Closes what this store opened: QUIT (so in-flight commands still get their replies), and
-   * disconnect() if QUIT has no answer within commandTimeoutMs. Never touches a client the user
+   * disconnect() if QUIT has no answer within commandTimeoutMs (on the store's clock). Never touches a client the user
    * passed in (we only ever used a duplicate of it).
    */
   close(): Promise<void> {
@@ -380,7 +389,7 @@ export class RedisStore implements Store {
     this.conn.closed = true;
     this.closing = (async () => {
       await Promise.all([
-        quitOrDisconnect(this.conns.main, this.timeoutMs),
+        quitOrDisconnect(this.conns.main, this.timeoutMs, this.clock),
         this.subscriber?.close(),
         this.sharded?.close(),
       ]);
