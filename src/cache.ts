@@ -34,13 +34,11 @@ import {
 } from './keys.js';
 import { Emitter, emptyStats, type CacheEvents, type CacheStats } from './observability.js';
 import { NEAR_MISS, NearCache, nearStore, setAndTrack, type Ticket } from './near-cache.js';
-import { RedisTracking } from './stores/redis/tracking.js';
-import { ClusterTracking } from './stores/redis/cluster-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
-import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
-import { RedisStore, createRedisStore } from './stores/redis/index.js';
+import { sharedMemoryStore } from './stores/memory.js';
+import { createRedisStore } from './stores/redis/index.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
 import {
@@ -105,7 +103,7 @@ export class CacheCore {
   readonly near: NearCache | null = null;
   /** The store without the near cache's write hooks: for setValue's own tracked write (N1). */
   readonly rawStore: Store;
-  #tracking: RedisTracking | ClusterTracking | undefined;
+  #stopTracking: (() => void) | undefined;
   readonly #ownsStore: boolean;
   readonly #encode: (v: unknown) => Buffer;
   readonly #decode: (b: Buffer) => unknown;
@@ -126,24 +124,19 @@ export class CacheCore {
       this.#ownsStore = true;
     }
     this.rawStore = this.store;
-    // --- near cache (near-cache.ts): only on a store Redis can track for us; the embedded store
-    // needs no second copy of its data. Only on a store this cache opened: the main connection's
-    // tracking can redirect to one invalidation connection, so two caches must not share one.
-    // On a cluster, every node of the pool gets its own tracking pair (redis-cluster-tracking.ts).
-    const redis = options.nearCache !== false && this.#ownsStore && this.store instanceof RedisStore ? this.store : undefined;
-    const tracking = redis?.trackingConnections();
-    const clusterTracking = redis?.clusterTracking();
-    if (options.nearCache !== false && !this.#ownsStore && !(this.store instanceof MemoryStore)) {
+    // --- near cache (near-cache.ts): only on a store that can track for us (trackInvalidations);
+    // an in-process store needs no second copy of its data. Only on a store this cache opened: the
+    // main connection's tracking can redirect to one invalidation connection, so two caches must
+    // not share one.
+    if (options.nearCache !== false && !this.#ownsStore && this.store.inProcess !== true) {
       // Not silently: whoever asked for a near cache should know they are not getting one.
       process.emitWarning(
         'larder: nearCache is ignored on a store passed in as an object; give createCache the Redis URL, options or ioredis client instead, so the cache opens (and tracks) connections of its own',
         { code: 'LARDER_NEAR_CACHE_OFF' },
       );
     }
-    if (options.nearCache !== false && (tracking !== undefined || clusterTracking !== undefined)) {
+    if (options.nearCache !== false && this.#ownsStore) {
       const near = new NearCache({ ...options.nearCache, now: options.now, decode: (b) => this.#decode(b) });
-      this.near = near;
-      this.store = nearStore(this.store, near);
       const sink = {
         invalidate: (keys: string[] | null) => {
           near.invalidate(keys);
@@ -152,19 +145,23 @@ export class CacheCore {
         setActive: (active: boolean) => near.setActive(active),
         error: (err: Error) => this.guard.report(err),
       };
-      this.#tracking = tracking !== undefined ? new RedisTracking(tracking, sink) : new ClusterTracking(clusterTracking!, sink);
+      this.#stopTracking = this.store.trackInvalidations?.(sink);
+      if (this.#stopTracking !== undefined) {
+        this.near = near;
+        this.store = nearStore(this.store, near);
+      }
     }
     // --- end near cache
     this.guard = new StoreGuard({
       timeoutMs: options.commandTimeoutMs,
       // The embedded store answers at once, and the Redis store bounds every call by the same
       // commandTimeoutMs itself; only stores of unknown make need the guard's own deadline.
-      bounded: !(this.rawStore instanceof MemoryStore || this.rawStore instanceof RedisStore),
+      bounded: this.rawStore.boundsCalls !== true,
       policy: options.onStoreError,
       stats: this.stats,
       events: this.events,
       // The embedded store answers synchronously and cannot be unreachable: no breaker to consult.
-      breaker: this.store instanceof MemoryStore ? false : options.circuitBreaker,
+      breaker: this.store.inProcess === true ? false : options.circuitBreaker,
       now: options.now,
     });
     this.invalidations = new PendingInvalidations(this.store, this.guard);
@@ -251,7 +248,7 @@ export class CacheCore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const cleanup of this.onClose) await cleanup();
-      this.#tracking?.close();
+      this.#stopTracking?.();
       this.invalidations.close();
       this.guard.close();
       this.#unwatch();

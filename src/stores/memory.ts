@@ -793,6 +793,7 @@ function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: number; 
 
 export class MemoryStore implements Store {
   readonly kind = 'memory';
+  readonly inProcess = true; readonly boundsCalls = true;
   /** Synchronous access for the local twins of scripts (see Script). */
   readonly data: LocalData;
   private readonly ks: Keyspace;

@@ -15,6 +15,8 @@ export interface ChaosStore extends Store {
 }
 
 const PASS_THROUGH = new Set(['kind', 'watch', 'close']);
+/** The inner store's optional capabilities (Store): a wrapper that can fail or stall has none of them. */
+const HIDDEN = new Set<string | symbol>(['inProcess', 'boundsCalls', 'trackInvalidations']);
 
 export function chaosStore(inner: Store): ChaosStore {
   const calls = new Map<string, number>();
@@ -28,6 +30,7 @@ export function chaosStore(inner: Store): ChaosStore {
       if (prop === 'mode') return state.mode;
       if (prop === 'calls') return calls;
       if (prop === 'totalCalls') return () => [...calls.values()].reduce((a, b) => a + b, 0);
+      if (HIDDEN.has(prop)) return undefined;
       const value = target[prop];
       if (typeof value !== 'function' || typeof prop !== 'string' || PASS_THROUGH.has(prop)) {
         return typeof value === 'function' ? value.bind(target) : value;

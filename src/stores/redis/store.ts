@@ -12,18 +12,19 @@
  *   pubsub.ts, sharded-pubsub.ts        subscriber connections, sharded pub/sub
  *   tracking.ts, cluster-tracking.ts    client-side tracking for the near cache
  */
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
-import type { MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from '../store.js';
+import type { InvalidationSink, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from '../store.js';
 import { ReadBatch, WriteBatch, type SetWaiter } from './batch.js';
-import type { ClusterTrackingConnections } from './cluster-tracking.js';
+import { ClusterTracking, clusterTrackingConnections } from './cluster-tracking.js';
 import { CHUNK, chunks, masterOf, scanMasters, scanNode, slotGroups, tryAgain } from './cluster.js';
-import { quitOrDisconnect, subscriberOverrides, type Connections, type RedisKind, type RedisStoreOptions, type RedisStoreSpec } from './connect.js';
+import { quitOrDisconnect, type Connections, type RedisKind, type RedisStoreOptions, type RedisStoreSpec } from './connect.js';
 import { Connection } from './connection.js';
 import { hasHashTag, Subscriber, type SubscriberHost } from './pubsub.js';
 import { evalLua, HSET_TTL, INCR_TTL_IF_NEW, PERSIST_IF_EXISTS } from './scripts.js';
 import { ShardedSubscriber } from './sharded-pubsub.js';
+import { RedisTracking, trackingConnections } from './tracking.js';
 
 function pxArg(ttlMs: number, what = 'ttlMs'): number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
@@ -43,6 +44,8 @@ function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
 
 export class RedisStore implements Store {
   readonly kind: RedisKind;
+  /** Every call is bounded by commandTimeoutMs here (connection.ts): the cache adds no deadline. */
+  readonly boundsCalls = true;
   private readonly conn: Connection;
   private readonly conns: Connections;
   /** The command connection. Typed as Redis: a Cluster has the same command methods. */
@@ -56,6 +59,8 @@ export class RedisStore implements Store {
   private sharded: ShardedSubscriber | null = null;
   /** Which subscribers currently report a lost subscription. */
   private readonly lostBy = new Set<'plain' | 'sharded'>();
+  /** The near cache's tracking (trackInvalidations), while one runs. */
+  private tracking: RedisTracking | ClusterTracking | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(spec: RedisStoreSpec, opts: RedisStoreOptions) {
@@ -343,35 +348,23 @@ export class RedisStore implements Store {
     };
   }
 
-  // --- near cache (tracking.ts) --------------------------------------------------------------
+  // --- near cache (tracking.ts, cluster-tracking.ts) ----------------------------------------
 
   /**
-   * @internal For server-assisted client-side caching (near-cache.ts, N1–N3): the command
-   * connection, whose reads Redis tracks, and a factory of fresh connections with the store's
-   * overrides for the invalidation connection. Undefined on a cluster: see clusterTracking().
+   * Server-assisted client-side caching for a near cache (near-cache.ts, N1–N3): Redis tracks what
+   * the command connection reads (on a cluster, every node's) and reports other clients' changes
+   * to `sink`. One sink at a time, since a connection's tracking redirects to one invalidation
+   * connection: undefined while another is registered. The returned function stops it.
    */
-  trackingConnections(): { main: Redis; open: (extra: RedisOptions) => Redis } | undefined {
-    if (this.isCluster) return undefined;
-    return { main: this.client, open: (extra) => this.client.duplicate({ ...subscriberOverrides(this.timeoutMs), ...extra }) };
-  }
-
-  /**
-   * @internal The cluster client, whose node connections each get a tracking pair
-   * (cluster-tracking.ts), and a factory of invalidation connections to one node. Undefined
-   * on a standalone or Sentinel store.
-   */
-  clusterTracking(): ClusterTrackingConnections | undefined {
-    if (!this.isCluster) return undefined;
-    return {
-      cluster: this.conns.main as Cluster,
-      open: (node, extra) =>
-        new Redis({
-          ...(node.options as RedisOptions),
-          ...subscriberOverrides(this.timeoutMs),
-          // An invalidation connection only subscribes: it is never a replica's READONLY reader.
-          readOnly: false,
-          ...extra,
-        }),
+  trackInvalidations(sink: InvalidationSink): (() => void) | undefined {
+    if (this.tracking !== null) return undefined;
+    const tracking = this.isCluster
+      ? new ClusterTracking(clusterTrackingConnections(this.conns.main as Cluster, this.timeoutMs), sink, this.clock)
+      : new RedisTracking(trackingConnections(this.client, this.timeoutMs), sink, this.clock);
+    this.tracking = tracking;
+    return () => {
+      if (this.tracking === tracking) this.tracking = null;
+      tracking.close();
     };
   }
 
@@ -387,6 +380,9 @@ export class RedisStore implements Store {
     // Sets made before close() in this tick are sent, as they were before writes were batched.
     this.writes.flush();
     this.conn.closed = true;
+    // Its invalidation connections are this store's too.
+    this.tracking?.close();
+    this.tracking = null;
     this.closing = (async () => {
       await Promise.all([
         quitOrDisconnect(this.conns.main, this.timeoutMs, this.clock),
