@@ -372,8 +372,8 @@ export class RedisStore implements Store {
 
   /**
    * Closes what this store opened: QUIT (so in-flight commands still get their replies), and
-   * disconnect() if QUIT has no answer within commandTimeoutMs (on the store's clock). Never touches a client the user
-   * passed in (we only ever used a duplicate of it).
+   * disconnect() if QUIT has no answer within commandTimeoutMs (on the store's clock). Never
+   * touches a client the user passed in (we only ever used a duplicate of it).
    */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
