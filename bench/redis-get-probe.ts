@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { startRedis } from '../test/support/redis-server.js';
-import { createRedisStore } from '../src/stores/redis.js';
+import { createRedisStore } from '../src/stores/redis/index.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 const concurrencies = (process.argv[3] ?? '64,1').split(',').map(Number);

@@ -22,7 +22,7 @@ import { isStoreObject, type ResolvedOptions } from './options.js';
 import { StoreGuard } from './policy/guard.js';
 import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory.js';
-import { createRedisStore } from './stores/redis.js';
+import { createRedisStore } from './stores/redis/index.js';
 import type { Store, TtlMs } from './stores/store.js';
 import { entryExpiry, isEntry, readEntry } from './values/entry.js';
 import { compareAndDelete } from './values/scripts.js';
@@ -67,7 +67,7 @@ export class CacheCore {
       this.store = spec;
       this.#ownsStore = false;
     } else {
-      this.store = createRedisStore(spec, { commandTimeoutMs: options.commandTimeoutMs });
+      this.store = createRedisStore(spec, { commandTimeoutMs: options.commandTimeoutMs, clock: options.clock });
       this.#ownsStore = true;
     }
     const store = this.store;

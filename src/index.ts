@@ -9,10 +9,8 @@ export type { ContextInput } from './context.js';
 export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
 export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';
 export { createMemoryStore } from './stores/memory.js';
-export { createRedisStore } from './stores/redis.js';
-export type { RedisStore } from './stores/redis.js';
-export type { RedisStoreOptions } from './stores/redis.js';
-export type { RedisStoreSpec } from './stores/redis-connect.js';
+export { createRedisStore } from './stores/redis/index.js';
+export type { RedisStore, RedisStoreOptions, RedisStoreSpec } from './stores/redis/index.js';
 export {
   ClosedError,
   ContextError,

@@ -4,7 +4,7 @@
 // memo/process-cache/document suite (X3 clears by pub/sub across nodes). One cluster for all three,
 // to keep CI light; topology changes (reshard, fail-over) are in test/ha/cluster.test.ts.
 import { after, before } from 'node:test';
-import { createRedisStore } from '../../src/stores/redis.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 import { lockSuite } from '../locks/suite.js';

@@ -1,5 +1,5 @@
 import { before } from 'node:test';
-import { createRedisStore } from '../../src/stores/redis.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { contractSuite } from './suite.js';

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { createCache, StoreTimeoutError, StoreUnavailableError } from '../../src/index.js';
-import { createRedisStore } from '../../src/stores/redis.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/store.js';
 import { startSentinelGroup, type SentinelGroup } from '../support/sentinel.js';
 import { contractSuite } from './suite.js';

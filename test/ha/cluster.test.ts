@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { createCache, StoreError, StoreUnavailableError, type Cache } from '../../src/index.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import type { Cluster } from 'ioredis';
-import { createRedisStore } from '../../src/stores/redis.js';
-import { keySlot } from '../../src/stores/redis-connect.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
+import { keySlot } from '../../src/stores/redis/cluster.js';
 import type { Store } from '../../src/stores/store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { createCache, type Cache } from '../../src/index.js';
-import { keySlot } from '../../src/stores/redis-connect.js';
+import { keySlot } from '../../src/stores/redis/cluster.js';
 import { physicalKey } from '../../src/keys.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 

@@ -7,7 +7,7 @@ import { createCache, type Store } from '../../src/index.js';
 import { siblingKey } from '../../src/keys.js';
 import { claimLease, landedChannel, releaseLease } from '../../src/flight/lease.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { createRedisStore } from '../../src/stores/redis.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import { chaosStore } from '../support/chaos-store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { performance } from 'node:perf_hooks';
-import { keySlot } from '../../src/stores/redis-connect.js';
+import { keySlot } from '../../src/stores/redis/cluster.js';
 import { freePort, startRedis, type RedisServer } from './redis-server.js';
 
 /** One line of CLUSTER NODES, as seen by some node. */

@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Redis, Cluster } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { createRedisStore, RedisStore } from '../../src/stores/redis.js';
-import { keySlot } from '../../src/stores/redis-connect.js';
+import { createRedisStore, RedisStore } from '../../src/stores/redis/index.js';
+import { keySlot } from '../../src/stores/redis/cluster.js';
 import type { Script, Store } from '../../src/stores/store.js';
 import {
   ClosedError,

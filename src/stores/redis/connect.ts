@@ -1,12 +1,13 @@
 /**
  * Connection setup for the Redis store: what a user may pass as `store`, the ioredis options larder
- * must impose on every connection it opens (F4), and Redis Cluster slot arithmetic.
+ * must impose on every connection it opens (F4), and how a connection is closed.
  *
  * Every client built here is new and owned by the store: a URL or options object gives a fresh
  * client, and an existing ioredis client is `duplicate()`d with our overrides, so the user's
  * client is never connected, reconfigured or closed by us.
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode, type SentinelAddress } from 'ioredis';
+import type { Clock, Timer } from '../../clock.js';
 
 export type RedisKind = 'redis' | 'cluster' | 'sentinel';
 
@@ -19,6 +20,18 @@ export interface SentinelSpec extends Omit<RedisOptions, 'sentinels' | 'name'> {
   /** The master group name. */
   name: string;
   options?: RedisOptions;
+}
+
+export interface RedisStoreOptions {
+  /** Every call settles within this many milliseconds (StoreTimeoutError otherwise). */
+  commandTimeoutMs: number;
+  /**
+   * The clock of the store's own deadlines and pauses (call deadlines, TRYAGAIN and scan pauses,
+   * sharded re-route and tracking retries, the QUIT bound on close). ioredis' own timers (connect,
+   * reconnect, the socket timeouts of subscriber and cluster node connections) stay on real time.
+   * Default: the system clock.
+   */
+  clock?: Clock;
 }
 
 /** Everything `createRedisStore` accepts (SPEC §0 `store`, minus 'memory' and custom stores). */
@@ -70,7 +83,7 @@ function reconnectOnReadonly(err: Error): boolean | 1 {
  * - `enableOfflineQueue: false`: a command issued while the connection is not ready is rejected at
  *   once ("Stream isn't writeable and enableOfflineQueue options is false") instead of being queued
  *   and sent when the connection comes back, i.e. after its caller already gave up (F4).
- *   The store itself makes calls made during the *first* connect wait for it (see RedisStore).
+ *   The store itself makes calls made during the *first* connect wait for it (connection.ts).
  * - `autoResendUnfulfilledCommands: false`: commands that were in flight when a connection dropped
  *   are not written again on the next connection (they may have run already: resending would run
  *   them twice, and late).
@@ -94,9 +107,9 @@ function reconnectOnReadonly(err: Error): boolean | 1 {
  *   not replayed, and nobody is waiting for their reply. The margin makes the caller's own
  *   deadline (StoreTimeoutError) fire first. Used by subscriber connections and cluster nodes; a
  *   standalone or Sentinel store's command connection has it off and is watched by the store
- *   itself from its call deadlines instead (RedisStore.onStall), which costs nothing per call.
+ *   itself from its call deadlines instead (connection.ts, onStall), which costs nothing per call.
  * - `commandTimeout: undefined`: the store enforces commandTimeoutMs itself with one timer for all
- *   pending calls (TimeoutQueue) instead of one timer per command.
+ *   pending calls (clock.ts's DeadlineQueue, in connection.ts) instead of one timer per command.
  * - `enableAutoPipelining: false`: measured slower at low concurrency; the store batches reads itself.
  * - `keyPrefix: ''`: larder lays out its own keys (keys.ts); an ioredis prefix would not apply to
  *   SCAN patterns or pub/sub channels and would break pattern operations. Use `namespace` instead.
@@ -165,7 +178,7 @@ function sentinelKind(options: RedisOptions): RedisKind {
 }
 
 function standalone(base: Redis, commandTimeoutMs: number): Connections {
-  // The store detects a stalled main connection itself, from its call deadlines (RedisStore.onStall).
+  // The store detects a stalled main connection itself, from its call deadlines (connection.ts, onStall).
   const main = base.duplicate({ ...connectionOverrides(commandTimeoutMs), socketTimeout: undefined });
   return {
     kind: sentinelKind(main.options),
@@ -199,7 +212,7 @@ function clustered(base: Cluster, commandTimeoutMs: number): Connections {
         host: node.host,
         port: node.port,
         // A cluster node that stays unreachable is given up after a few attempts, and the
-        // store dials another node (RedisStore's subscriber handles 'end').
+        // store dials another node (pubsub.ts: the Subscriber handles 'end').
         retryStrategy: (times) => (times > 3 ? null : reconnectDelay(times)),
       });
     },
@@ -263,53 +276,24 @@ export function openConnections(spec: RedisStoreSpec, commandTimeoutMs: number):
   );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cluster slots (CRC16-XMODEM of the key, or of its hash tag: the first non-empty `{...}`).
-
-const CRC16_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 8;
-    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
-    t[i] = c;
+/** QUIT (so in-flight commands still get their replies), and disconnect() if QUIT has no answer within `ms` on `clock`. */
+export async function quitOrDisconnect(conn: Redis | Cluster, ms: number, clock: Clock): Promise<void> {
+  const status = conn.status as string;
+  if (status === 'end') return;
+  if (status === 'ready') {
+    let timer: Timer | undefined;
+    try {
+      await Promise.race([
+        conn.quit(),
+        new Promise((_, reject) => {
+          timer = clock.setTimeout(() => reject(new Error('QUIT timed out')), ms);
+        }),
+      ]);
+    } catch {
+      // Fall through to disconnect().
+    } finally {
+      timer?.cancel();
+    }
   }
-  return t;
-})();
-
-function crc16(s: string, from: number, to: number): number {
-  let crc = 0;
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) return crc16Bytes(Buffer.from(s.slice(from, to), 'utf8'));
-    crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ c) & 0xff]!;
-  }
-  return crc;
-}
-
-function crc16Bytes(b: Buffer): number {
-  let crc = 0;
-  for (let i = 0; i < b.length; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ b[i]!) & 0xff]!;
-  return crc;
-}
-
-/** The Redis Cluster hash slot of a key (as CLUSTER KEYSLOT). */
-export function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) return crc16(key, open + 1, close) & 0x3fff;
-  }
-  return crc16(key, 0, key.length) & 0x3fff;
-}
-
-/** Positions of `keys` grouped by slot, in first-seen order. */
-export function groupBySlot(keys: readonly string[]): Map<number, number[]> {
-  const groups = new Map<number, number[]>();
-  for (let i = 0; i < keys.length; i++) {
-    const slot = keySlot(keys[i]!);
-    const g = groups.get(slot);
-    if (g) g.push(i);
-    else groups.set(slot, [i]);
-  }
-  return groups;
+  if ((conn.status as string) !== 'end') conn.disconnect();
 }

@@ -9,11 +9,15 @@
  * broadcast over the cluster bus to every node. Channels without a tag (a namespace's
  * process-cache and "landed" channels, `__redis__:invalidate`) stay plain PUBLISH/SUBSCRIBE, which
  * every node hears: one subscriber connection to any node is enough for them.
+ *
+ * This file: the channel rule, the rewriting of scripts, and the Subscriber (one connection);
+ * sharded-pubsub.ts places shard channels over the masters.
  */
-import { Redis, type Cluster } from 'ioredis';
-import { ClosedError, StoreUnavailableError } from '../errors.js';
-import type { MessageHandler } from './store.js';
-import { keySlot, reconnectDelay, subscriberOverrides } from './redis-connect.js';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../../clock.js';
+import { ClosedError, StoreUnavailableError } from '../../errors.js';
+import type { MessageHandler } from '../store.js';
+import { quitOrDisconnect } from './connect.js';
 
 export interface PubSubFlavour {
   readonly subscribe: 'subscribe' | 'ssubscribe';
@@ -56,6 +60,8 @@ ${lua.replace(LUA_PUBLISH, 'larder_publish(')}`;
 
 export interface SubscriberHost {
   readonly timeoutMs: number;
+  /** The store's clock (its QUIT bound, the sharded re-route retry). */
+  readonly clock: Clock;
   track<T>(p: Promise<T>, what: string): Promise<T>;
   emit(event: 'subscriptionLost' | 'subscriptionRestored'): void;
   connectionError(err: Error): void;
@@ -65,27 +71,6 @@ export interface SubscriberHost {
 
 interface HandlerEntry {
   readonly handler: MessageHandler;
-}
-
-export async function quitOrDisconnect(conn: Redis | Cluster, ms: number): Promise<void> {
-  const status = conn.status as string;
-  if (status === 'end') return;
-  if (status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        conn.quit(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('QUIT timed out')), ms);
-        }),
-      ]);
-    } catch {
-      // Fall through to disconnect().
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  if ((conn.status as string) !== 'end') conn.disconnect();
 }
 
 /**
@@ -159,7 +144,7 @@ export class Subscriber {
 
   async close(): Promise<void> {
     this.closed = true;
-    await quitOrDisconnect(this.conn, this.host.timeoutMs);
+    await quitOrDisconnect(this.conn, this.host.timeoutMs, this.host.clock);
   }
 
   private async remove(channel: string, entry: HandlerEntry): Promise<void> {
@@ -278,216 +263,4 @@ export class Subscriber {
       },
     );
   }
-}
-
-
-interface ShardChannel {
-  readonly handlers: Set<MessageHandler>;
-  /** The node (`host:port`) holding the subscription, or null while it is being moved. */
-  shard: string | null;
-  off: (() => Promise<void>) | null;
-  /** Resolves once the first SSUBSCRIBE was acknowledged (rejects if it failed). */
-  ready: Promise<void>;
-}
-
-/** How often a re-route that found no live owner yet tries again (a fail-over in progress). */
-const REROUTE_RETRY_MS = 100;
-
-/**
- * Sharded pub/sub on a cluster: one Subscriber (SSUBSCRIBE flavour) per master that owns a slot of
- * a subscribed channel, each channel on the master that serves its slot.
- *
- * Topology changes: when a slot moves (reshard) the server unsubscribes the channels of that slot
- * itself (`sunsubscribe` push), and when a master dies its connection ends after a few redials;
- * either way the channels of that shard are re-routed to the current owners (slots refreshed
- * first), retried until they land. Messages published meanwhile are lost, so the store reports
- * `subscriptionLost` at once and `subscriptionRestored` when every channel is subscribed again
- * (X3, N3: consumers empty what they cached on a loss).
- */
-export class ShardedSubscriber {
-  private readonly shards = new Map<string, Subscriber>();
-  private readonly channels = new Map<string, ShardChannel>();
-  /** Shards whose connection is down, and re-routes in progress: lost while either is non-empty. */
-  private readonly downShards = new Set<string>();
-  private rerouting = 0;
-  private lost = false;
-  private closed = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  /** Shards whose channels must all be subscribed again (the server dropped some of them). */
-  private readonly suspects = new Set<string>();
-
-  constructor(
-    private readonly cluster: Cluster,
-    private readonly commandTimeoutMs: number,
-    private readonly host: SubscriberHost,
-  ) {}
-
-  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
-    if (this.closed) throw new ClosedError('the store is closed');
-    let ch = this.channels.get(channel);
-    if (ch === undefined) {
-      const created: ShardChannel = { handlers: new Set(), shard: null, off: null, ready: Promise.resolve() };
-      this.channels.set(channel, created);
-      created.ready = this.place(channel, created).catch((err: unknown) => {
-        if (this.channels.get(channel) === created && created.handlers.size === 0) this.channels.delete(channel);
-        throw err;
-      });
-      ch = created;
-    }
-    const entry = ch;
-    await entry.ready;
-    entry.handlers.add(handler);
-    let removed = false;
-    return async () => {
-      if (removed) return;
-      removed = true;
-      entry.handlers.delete(handler);
-      if (entry.handlers.size > 0 || this.channels.get(channel) !== entry) return;
-      this.channels.delete(channel);
-      await entry.off?.().catch(() => undefined);
-    };
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    await Promise.all([...this.shards.values()].map((s) => s.close()));
-    this.shards.clear();
-  }
-
-  /** SSUBSCRIBEs `channel` on the master that serves its slot now. */
-  private async place(channel: string, ch: ShardChannel): Promise<void> {
-    const node = this.ownerOf(channel);
-    const off = await this.shard(node).subscribe(channel, (message) => {
-      for (const h of ch.handlers) {
-        try {
-          h(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
-    });
-    if (this.closed || this.channels.get(channel) !== ch) {
-      await off().catch(() => undefined);
-      return;
-    }
-    ch.shard = node;
-    ch.off = off;
-  }
-
-  private ownerOf(channel: string): string {
-    const owner = this.cluster.slots[keySlot(channel)]?.[0];
-    if (owner === undefined) throw new StoreUnavailableError(`redis cluster: no master known for channel ${channel}`);
-    return owner;
-  }
-
-  private shard(node: string): Subscriber {
-    let s = this.shards.get(node);
-    if (s === undefined) {
-      const [host, port] = splitNode(node);
-      const { redisOptions = {} } = this.cluster.options;
-      const make = () =>
-        new Redis({
-          ...(redisOptions as object),
-          ...subscriberOverrides(this.commandTimeoutMs),
-          host,
-          port,
-          // A dead master is given up after a few redials; its channels move to the new owner.
-          retryStrategy: (times: number) => (times > 3 ? null : reconnectDelay(times)),
-        });
-      const created: Subscriber = new Subscriber(make, this.shardHost(node), SHARDED, (why) => {
-        if (why === 'end' && this.shards.get(node) === created) this.shards.delete(node);
-        this.reroute(node);
-      });
-      s = created;
-      this.shards.set(node, s);
-    }
-    return s;
-  }
-
-  /** The host a shard reports to: its losses are aggregated over all shards. */
-  private shardHost(node: string): SubscriberHost {
-    return {
-      ...this.host,
-      emit: (event) => {
-        if (event === 'subscriptionLost') this.downShards.add(node);
-        else this.downShards.delete(node);
-        this.update();
-      },
-    };
-  }
-
-  private update(): void {
-    const down = this.downShards.size > 0 || this.rerouting > 0;
-    if (down && !this.lost && !this.closed) {
-      this.lost = true;
-      this.host.emit('subscriptionLost');
-    } else if (!down && this.lost && !this.closed) {
-      this.lost = false;
-      this.host.emit('subscriptionRestored');
-    }
-  }
-
-  /**
-   * Subscribes again every channel of shard `from` (its node moved some of them away, which one is
-   * not said, or is gone), and moves every channel whose slot's master changed. A channel placed
-   * on a node that no longer serves its slot is refused with MOVED, which comes back here.
-   */
-  private reroute(from?: string): void {
-    if (this.closed) return;
-    if (from !== undefined) this.suspects.add(from);
-    this.rerouting++;
-    this.update();
-    const done = (ok: boolean) => {
-      this.rerouting--;
-      if (ok) this.update();
-      else if (!this.closed && this.retryTimer === null) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.reroute();
-        }, REROUTE_RETRY_MS);
-        this.retryTimer.unref();
-      }
-    };
-    refreshSlots(this.cluster)
-      .then(async () => {
-        for (const node of [...this.downShards]) if (!this.shards.has(node)) this.downShards.delete(node);
-        const suspects = [...this.suspects];
-        this.suspects.clear();
-        const moves: Promise<void>[] = [];
-        for (const [channel, ch] of this.channels) {
-          const owner = this.cluster.slots[keySlot(channel)]?.[0];
-          const fine = owner !== undefined && owner === ch.shard && this.shards.has(owner) && !this.downShards.has(owner);
-          if (fine && !suspects.includes(owner)) continue;
-          const off = ch.off;
-          ch.shard = null;
-          ch.off = null;
-          moves.push(
-            (off?.() ?? Promise.resolve())
-              .catch(() => undefined)
-              .then(() => this.place(channel, ch))
-              .catch((err: unknown) => {
-                if (ch.shard === null && owner !== undefined) this.suspects.add(owner);
-                throw err;
-              }),
-          );
-        }
-        const results = await Promise.allSettled(moves);
-        return results.every((r) => r.status === 'fulfilled');
-      })
-      .then(done, () => done(false));
-  }
-}
-
-function splitNode(node: string): [string, number] {
-  const i = node.lastIndexOf(':');
-  return [node.slice(0, i), Number(node.slice(i + 1))];
-}
-
-function refreshSlots(cluster: Cluster): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    (cluster as unknown as { refreshSlotsCache(cb: (err?: Error) => void): void }).refreshSlotsCache((err) =>
-      err ? reject(err) : resolve(),
-    );
-  });
 }

@@ -1,7 +1,7 @@
 /**
  * The near cache's tracking on a Redis Cluster (N1–N3): one tracking pair (the node's command
  * connection with CLIENT TRACKING ON REDIRECT <id> NOLOOP, and a RESP2 invalidation connection
- * to the same node: redis-tracking.ts) for every node of the cluster client's pool.
+ * to the same node: tracking.ts) for every node of the cluster client's pool.
  *
  * Why every node, replicas included, and not only the masters: a read is only safe to keep if the
  * node that answered it tracks it. ioredis changes a node's role in place when a replica is
@@ -19,13 +19,31 @@
  * near cache inactive synchronously, before the first command is sent to it: ioredis emits
  * '+node' from the same call that creates the connection.
  */
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { RedisTracking, type TrackingSink } from './redis-tracking.js';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Clock } from '../../clock.js';
+import type { InvalidationSink } from '../store.js';
+import { subscriberOverrides } from './connect.js';
+import { RedisTracking } from './tracking.js';
 
 export interface ClusterTrackingConnections {
   cluster: Cluster;
   /** A fresh connection to the same server as `node`, with the store's overrides and `extra`. */
   open: (node: Redis, extra: RedisOptions) => Redis;
+}
+
+/** The cluster client, and invalidation connections to one of its nodes. */
+export function clusterTrackingConnections(cluster: Cluster, commandTimeoutMs: number): ClusterTrackingConnections {
+  return {
+    cluster,
+    open: (node, extra) =>
+      new Redis({
+        ...(node.options as RedisOptions),
+        ...subscriberOverrides(commandTimeoutMs),
+        // An invalidation connection only subscribes: it is never a replica's READONLY reader.
+        readOnly: false,
+        ...extra,
+      }),
+  };
 }
 
 interface Pair {
@@ -36,7 +54,8 @@ interface Pair {
 
 export class ClusterTracking {
   readonly #conns: ClusterTrackingConnections;
-  readonly #sink: TrackingSink;
+  readonly #sink: InvalidationSink;
+  readonly #clock: Clock;
   readonly #pairs = new Map<Redis, Pair>();
   #active = false;
   #closed = false;
@@ -46,9 +65,10 @@ export class ClusterTracking {
     for (const node of this.#conns.cluster.nodes('all')) this.#add(node);
   };
 
-  constructor(conns: ClusterTrackingConnections, sink: TrackingSink) {
+  constructor(conns: ClusterTrackingConnections, sink: InvalidationSink, clock: Clock) {
     this.#conns = conns;
     this.#sink = sink;
+    this.#clock = clock;
     const cluster = conns.cluster;
     cluster.on('+node', this.#onAdd);
     cluster.on('-node', this.#onRemove);
@@ -89,6 +109,7 @@ export class ClusterTracking {
         },
         error: (err) => this.#sink.error(err),
       },
+      this.#clock,
     );
     // A connection ioredis replaces (ConnectionPool.recreate) ends without a '-node'.
     node.once('end', pair.onEnd);

@@ -23,28 +23,30 @@
  * goes nowhere.
  */
 import type { Redis, RedisOptions } from 'ioredis';
+import type { Clock, Timer } from '../../clock.js';
+import type { InvalidationSink } from '../store.js';
+import { subscriberOverrides } from './connect.js';
 
 export const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
-export interface TrackingSink {
-  /** Keys changed by another client; `null`: everything may have changed. */
-  invalidate(keys: string[] | null): void;
-  /** Tracking is (in)active: while inactive the near cache is empty and bypassed. */
-  setActive(active: boolean): void;
-  /** A failure to set up tracking (reported, retried). */
-  error(err: Error): void;
+export interface TrackingConnections {
+  /** The connection whose reads Redis tracks. */
+  main: Redis;
+  /** A fresh connection with the store's overrides and `extra`: the invalidation connection. */
+  open: (extra: RedisOptions) => Redis;
 }
 
-export interface TrackingConnections {
-  main: Redis;
-  open: (extra: RedisOptions) => Redis;
+/** A standalone or Sentinel store's command connection, and invalidation connections duplicated from it. */
+export function trackingConnections(main: Redis, commandTimeoutMs: number): TrackingConnections {
+  return { main, open: (extra) => main.duplicate({ ...subscriberOverrides(commandTimeoutMs), ...extra }) };
 }
 
 const RETRY_MS = 250;
 
 export class RedisTracking {
   readonly #conns: TrackingConnections;
-  readonly #sink: TrackingSink;
+  readonly #sink: InvalidationSink;
+  readonly #clock: Clock;
   #inv: Redis | null = null;
   /** CLIENT ID of the invalidation connection while it is subscribed; null otherwise. */
   #invId: number | null = null;
@@ -53,15 +55,17 @@ export class RedisTracking {
   /** Bumped when the invalidation connection closes: a subscription of an older one is ignored. */
   #invRound = 0;
   #active = false;
-  #retry: NodeJS.Timeout | undefined;
+  #retry: Timer | undefined;
   #closed = false;
   #refused = false;
   readonly #onMainReady = () => this.#startRound();
   readonly #onMainClose = () => this.#lost();
 
-  constructor(conns: TrackingConnections, sink: TrackingSink) {
+  /** `clock`: the store's, for the retry after a failed set-up. */
+  constructor(conns: TrackingConnections, sink: InvalidationSink, clock: Clock) {
     this.#conns = conns;
     this.#sink = sink;
+    this.#clock = clock;
     // The store connects lazily; the invalidation connection is dialled when the main one is.
     conns.main.on('ready', this.#onMainReady);
     conns.main.on('close', this.#onMainClose);
@@ -150,19 +154,22 @@ export class RedisTracking {
     }
     this.#sink.error(e);
     if (this.#retry !== undefined) return;
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      const inv = this.#inv;
-      if (inv !== null && inv.status === 'ready' && this.#invId === null) void this.#subscribe(inv);
-      else this.#startRound();
-    }, RETRY_MS);
-    this.#retry.unref();
+    this.#retry = this.#clock.setTimeout(
+      () => {
+        this.#retry = undefined;
+        const inv = this.#inv;
+        if (inv !== null && inv.status === 'ready' && this.#invId === null) void this.#subscribe(inv);
+        else this.#startRound();
+      },
+      RETRY_MS,
+      true,
+    );
   }
 
   close(): void {
     this.#closed = true;
     this.#lost();
-    if (this.#retry !== undefined) clearTimeout(this.#retry);
+    this.#retry?.cancel();
     this.#conns.main.off('ready', this.#onMainReady);
     this.#conns.main.off('close', this.#onMainClose);
     this.#inv?.disconnect();
