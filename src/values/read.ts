@@ -172,14 +172,17 @@ async function fill(
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
     return { value: decoded, released: false };
   }
-  // A ticket before the write: an invalidation that arrives before the reply spoils the keep.
+  // Drop the old copy, then take a ticket before the write: an invalidation that arrives before
+  // the reply spoils the keep. The write goes to the store itself, not through the value view,
+  // whose own drop would spoil our ticket.
+  near?.drop(pk);
   const ticket = near?.begin(pk) ?? null;
   let reply: unknown;
   try {
     reply = await core.guard.write('EVALSHA', () =>
       lease === null
-        ? core.values.eval(setAndTrack, [pk], [bytes, storeTtl ?? 0])
-        : core.values.eval(fillAndRelease, [pk, lease.key], [bytes, storeTtl ?? 0, lease.token, lease.channel, pk]),
+        ? core.store.eval(setAndTrack, [pk], [bytes, storeTtl ?? 0])
+        : core.store.eval(fillAndRelease, [pk, lease.key], [bytes, storeTtl ?? 0, lease.token, lease.channel, pk]),
     );
   } catch (err) {
     if (ticket !== null) near!.abandon(ticket);

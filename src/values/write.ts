@@ -35,7 +35,8 @@ async function setNear(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs)
   const ticket = near.begin(pk);
   let reply: unknown;
   try {
-    reply = await core.guard.write('EVALSHA', () => core.values.eval(setAndTrack, [pk], [bytes, ttlMs ?? 0]));
+    // To the store itself: the value view's own drop would spoil the ticket just taken.
+    reply = await core.guard.write('EVALSHA', () => core.store.eval(setAndTrack, [pk], [bytes, ttlMs ?? 0]));
   } finally {
     if (ticket !== null && reply !== 1) near.abandon(ticket);
   }

@@ -16,12 +16,14 @@ const NOT_CALLS = new Set(['monitor', 'echo', 'info', 'client', 'hello', 'ping',
 /** The commands clients sent to `servers` (not those scripts ran) while `fn` ran. */
 async function sent(servers: readonly RedisServer[], fn: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
-  const monitors: Redis[] = [];
+  const clients: Redis[] = [];
   const done: Promise<void>[] = [];
   const marker = `rt-marker-${Math.random()}`;
   for (const s of servers) {
-    const m = await new Redis(s.url).monitor();
-    monitors.push(m);
+    const base = new Redis(s.url);
+    // monitor() opens a connection of its own: both are closed below.
+    const m = await base.monitor();
+    clients.push(base, m);
     done.push(
       new Promise<void>((resolve) =>
         m.on('monitor', (_time: string, args: string[], source: string) => {
@@ -38,7 +40,7 @@ async function sent(servers: readonly RedisServer[], fn: () => Promise<unknown>)
     probe.disconnect();
   }
   await Promise.all(done);
-  for (const m of monitors) m.disconnect();
+  for (const c of clients) c.disconnect();
   return seen;
 }
 
