@@ -39,7 +39,7 @@ import { ClusterTracking } from './stores/redis-cluster-tracking.js';
 import { isStoreObject, resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { compareAndDelete } from './scripts.js';
 import { SingleFlight } from './single-flight.js';
-import { MemoryStore, sharedMemoryStore } from './stores/memory.js';
+import { MemoryStore, sharedMemoryStore } from './stores/memory/index.js';
 import { RedisStore, createRedisStore } from './stores/redis.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentsOptions } from './documents.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';

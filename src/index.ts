@@ -8,7 +8,7 @@ export { defaultCodec } from './codec.js';
 export type { ContextInput } from './context.js';
 export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
 export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';
-export { createMemoryStore } from './stores/memory.js';
+export { createMemoryStore } from './stores/memory/index.js';
 export { createRedisStore } from './stores/redis.js';
 export type { RedisStore } from './stores/redis.js';
 export type { RedisStoreOptions } from './stores/redis.js';

@@ -7,7 +7,7 @@ import {
   ENTRY_OVERHEAD,
   ELEMENT_OVERHEAD,
   type MemoryStoreOptions,
-} from '../../src/stores/memory.js';
+} from '../../src/stores/memory/index.js';
 import { globMatch, compileGlob } from '../../src/stores/glob.js';
 import { ClosedError, NotIntegerError, StoreError, WrongTypeError } from '../../src/errors.js';
 import type { LocalData, Script, ScriptArg, ScriptReply } from '../../src/stores/store.js';

@@ -1,0 +1,39 @@
+/**
+ * The embedded store's options, their defaults and their checks, resolved once at construction.
+ */
+
+export interface MemoryLimits {
+  /** Most keys held; past it, LRU eviction. Default 1,000,000; `Infinity`: no bound. */
+  maxEntries?: number;
+  /** Most approximate bytes held; past it, LRU eviction. Default (or `Infinity`): no bound. */
+  maxBytes?: number;
+}
+
+export interface MemoryStoreOptions extends MemoryLimits {
+  /** Clock in ms, injectable for tests. Default `Date.now`. */
+  now?: () => number;
+  /** How often the expiry sweep runs. Default 1000; `0`: never (expiry is then lazy only). */
+  sweepIntervalMs?: number;
+  /**
+   * Default true: values are copied on the way in, so a caller reusing its Buffer never changes what
+   * is stored. `false` adopts the caller's Buffers (faster writes; the caller must never mutate a
+   * Buffer it passed). Returned Buffers are never copied and must not be mutated either way.
+   */
+  copyBuffers?: boolean;
+}
+
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
+export const DEFAULT_SWEEP_INTERVAL_MS = 1000;
+
+export function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: number; maxBytes: number } {
+  const maxEntries = limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxBytes = limits?.maxBytes ?? Infinity;
+  if (typeof maxEntries !== 'number' || !(maxEntries >= 1) || (maxEntries !== Infinity && !Number.isInteger(maxEntries))) {
+    throw new TypeError(`larder: option memory.maxEntries must be a positive integer or Infinity, got ${String(maxEntries)}`);
+  }
+  if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
+    throw new TypeError(`larder: option memory.maxBytes must be a positive number or Infinity, got ${String(maxBytes)}`);
+  }
+  return { maxEntries, maxBytes };
+}
+
