@@ -9,6 +9,9 @@
  * (one key and its size), lru.ts (recency), sweep.ts (active expiry), scan.ts, pubsub.ts, rules.ts
  * (Redis's errors, TTL checks and INCRBY arithmetic).
  *
+ * Time: TTLs, `LocalData.now()` and the sweep's timer run on one injected Clock (../../clock.ts),
+ * the system clock by default, so tests drive expiry with a fake clock instead of sleeping.
+ *
  * Byte strings are copied on the way in (unless `copyBuffers: false`) and handed out as stored:
  * callers must treat every Buffer this store returns as read-only (the cache layer only decodes
  * them). Copies come from Node's shared Buffer pool, like every small Buffer: a copy costs ~60 ns,
@@ -22,6 +25,7 @@
  * that examines a bounded number of entries per tick (like Redis's active expiry).
  */
 
+import type { Clock } from '../../clock.js';
 import type { Store } from '../store.js';
 import { resolveLimits, type MemoryLimits } from './options.js';
 import { MemoryStore } from './store.js';
@@ -30,9 +34,12 @@ export { DEFAULT_MAX_ENTRIES, type MemoryLimits, type MemoryStoreOptions } from 
 export { ELEMENT_OVERHEAD, ENTRY_OVERHEAD } from './entry.js';
 export { MemoryStore, type MemoryStats } from './store.js';
 
-/** A private embedded store (SPEC §0), with its own data, bounds and pub/sub. */
-export function createMemoryStore(limits?: MemoryLimits): Store {
-  return new MemoryStore(limits === undefined ? {} : { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes });
+/**
+ * A private embedded store (SPEC §0), with its own data, bounds and pub/sub; `clock` (default the
+ * system clock) is where its TTLs read the time and its expiry sweep runs.
+ */
+export function createMemoryStore(opts?: MemoryLimits & { clock?: Clock }): Store {
+  return new MemoryStore(opts === undefined ? {} : { maxEntries: opts.maxEntries, maxBytes: opts.maxBytes, clock: opts.clock });
 }
 
 let shared: { store: MemoryStore; limits: string; warned: Set<string> } | undefined;

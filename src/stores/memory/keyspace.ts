@@ -6,6 +6,10 @@
  * collections.ts adds hashes, lists, sets and sorted sets on top, and the two together are the
  * LocalData that script twins run against.
  *
+ * Time is the injected Clock's wall time (`clock.now()`), for deadlines and for `now()` alike: a
+ * script twin compares what `now()` reports with the lease expiries it stored, so the TTL math and
+ * `now()` must read one clock. (Redis, likewise, expires keys and answers TIME on one clock.)
+ *
  * Redis semantics kept: SET clears the TTL unless given one (or 'keep'); INCRBY starts a missing key
  * at 0, refuses non-integers and results outside 64 bits (NotIntegerError); a call against a key of
  * another type throws WrongTypeError, while SET and DEL take any type; a key is expired once the
@@ -14,6 +18,7 @@
  * TTL <= 0 deletes the key, SET with one is refused with StoreError ("invalid expire time").
  */
 
+import type { Clock } from '../../clock.js';
 import type { TtlMs } from '../store.js';
 import { Entry, keyBytes, NO_EXPIRY, type EntryType, type Value } from './entry.js';
 import { LruList } from './lru.js';
@@ -36,7 +41,7 @@ export class Keyspace {
   protected readonly copyIn: (b: Buffer) => Buffer;
 
   constructor(
-    readonly clock: () => number,
+    readonly clock: Clock,
     readonly maxEntries: number,
     readonly maxBytes: number,
     private readonly pubsub: PubSub,
@@ -47,7 +52,7 @@ export class Keyspace {
   }
 
   now(): number {
-    return this.clock();
+    return this.clock.now();
   }
 
   // --- entries ---------------------------------------------------------------------------------
@@ -55,7 +60,7 @@ export class Keyspace {
   /** The live entry at key, removing it first if its TTL ran out (lazy expiry). */
   private lookup(key: string): Entry | undefined {
     const e = this.map.get(key);
-    if (e !== undefined && e.exp !== NO_EXPIRY && e.exp < this.clock()) {
+    if (e !== undefined && e.exp !== NO_EXPIRY && e.exp < this.clock.now()) {
       this.remove(e);
       this.expirations++;
       return undefined;
@@ -136,7 +141,7 @@ export class Keyspace {
 
   /** Deadline of a TTL given now; null and undefined: none. */
   protected deadline(ttl: TtlMs | undefined): number {
-    return ttl == null ? NO_EXPIRY : this.clock() + checkTtl(ttl);
+    return ttl == null ? NO_EXPIRY : this.clock.now() + checkTtl(ttl);
   }
 
   clear(): void {
@@ -194,7 +199,7 @@ export class Keyspace {
     const e = this.lookup(key);
     if (e === undefined) return -2;
     if (e.exp === NO_EXPIRY) return -1;
-    return Math.max(0, e.exp - this.clock());
+    return Math.max(0, e.exp - this.clock.now());
   }
 
   pexpire(key: string, ttlMs: TtlMs): boolean {
@@ -203,7 +208,7 @@ export class Keyspace {
     if (e === undefined) return false;
     if (ttlMs === null) e.exp = NO_EXPIRY;
     else if (ttlMs <= 0) this.remove(e); // as Redis: a deadline in the past deletes
-    else e.exp = this.clock() + Math.ceil(ttlMs);
+    else e.exp = this.clock.now() + Math.ceil(ttlMs);
     return true;
   }
 

@@ -2,6 +2,8 @@
  * The embedded store's options, their defaults and their checks, resolved once at construction.
  */
 
+import { clockWithNow, systemClock, type Clock } from '../../clock.js';
+
 export interface MemoryLimits {
   /** Most keys held; past it, LRU eviction. Default 1,000,000; `Infinity`: no bound. */
   maxEntries?: number;
@@ -10,7 +12,12 @@ export interface MemoryLimits {
 }
 
 export interface MemoryStoreOptions extends MemoryLimits {
-  /** Clock in ms, injectable for tests. Default `Date.now`. */
+  /**
+   * Where TTLs read the time (`clock.now()`, also what script twins see as `LocalData.now()`) and
+   * where the expiry sweep's timer runs. Default the system clock; tests pass a fake one.
+   */
+  clock?: Clock;
+  /** @deprecated Use `clock`. Wall time in ms only; timers stay the system's. Not with `clock`. */
   now?: () => number;
   /** How often the expiry sweep runs. Default 1000; `0`: never (expiry is then lazy only). */
   sweepIntervalMs?: number;
@@ -37,3 +44,17 @@ export function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: n
   return { maxEntries, maxBytes };
 }
 
+/** The clock of the options: `clock`, else one on the deprecated `now`, else the system clock. */
+export function resolveClock(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): Clock {
+  const { clock, now } = opts;
+  if (clock !== undefined) {
+    const c = clock as Partial<Clock> | null;
+    if (!c || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
+      throw new TypeError('larder: option clock must have now(), monotonic() and setTimeout()');
+    }
+    if (now !== undefined) throw new TypeError('larder: option now cannot be given with clock (the clock has its own now())');
+    return clock;
+  }
+  if (now === undefined) return systemClock;
+  return clockWithNow(now);
+}

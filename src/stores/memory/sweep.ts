@@ -1,10 +1,12 @@
 /**
  * The active expiry sweep: lazy expiry (Keyspace.lookup) removes an expired key when something
  * touches it, and this removes the ones nothing touches again, a bounded slice per tick as Redis's
- * active expiry does. Ticks run on an unref'd interval: the sweep alone never keeps the process
- * alive.
+ * active expiry does. Ticks run on the store's Clock (unref: the sweep alone never keeps the
+ * process alive). The time budget of one tick (SWEEP_MAX_MS) is read on `performance.now()` on
+ * purpose: it bounds how long the sweep holds the event loop, which is real time on any clock.
  */
 
+import type { Timer } from '../../clock.js';
 import { NO_EXPIRY, type Entry } from './entry.js';
 import type { Keyspace } from './keyspace.js';
 
@@ -18,7 +20,7 @@ const SWEEP_MAX_MS = 10;
 export class ExpirySweep {
   /** Where the last tick stopped: the next resumes there. */
   private iter: Iterator<Entry> | undefined;
-  private readonly timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   /** `intervalMs` 0: no timer, the sweep runs only when `step()` is called. */
   constructor(
@@ -26,8 +28,13 @@ export class ExpirySweep {
     intervalMs: number,
   ) {
     if (intervalMs > 0) {
-      this.timer = setInterval(() => this.step(), intervalMs);
-      this.timer.unref();
+      const clock = ks.clock;
+      // Re-armed before each step, so ticks keep the interval's cadence (as setInterval would).
+      const tick = (): void => {
+        this.timer = clock.setTimeout(tick, intervalMs, true);
+        this.step();
+      };
+      this.timer = clock.setTimeout(tick, intervalMs, true);
     }
   }
 
@@ -77,7 +84,8 @@ export class ExpirySweep {
 
   /** Cancels the timer and forgets the position (close). */
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer?.cancel();
+    this.timer = undefined;
     this.iter = undefined;
   }
 }
