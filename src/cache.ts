@@ -116,7 +116,7 @@ export class CacheCore {
     this.options = options;
     const spec = options.store;
     if (spec === 'memory') {
-      this.store = sharedMemoryStore(options.memory);
+      this.store = sharedMemoryStore(options.memory, options.clock);
       this.#ownsStore = false;
     } else if (isStoreObject(spec)) {
       this.store = spec;

@@ -25,7 +25,7 @@
  * that examines a bounded number of entries per tick (like Redis's active expiry).
  */
 
-import type { Clock } from '../../clock.js';
+import { systemClock, type Clock } from '../../clock.js';
 import type { Store } from '../store.js';
 import { resolveLimits, type MemoryLimits } from './options.js';
 import { MemoryStore } from './store.js';
@@ -42,7 +42,17 @@ export function createMemoryStore(opts?: MemoryLimits & { clock?: Clock }): Stor
   return new MemoryStore(opts === undefined ? {} : { maxEntries: opts.maxEntries, maxBytes: opts.maxBytes, clock: opts.clock });
 }
 
-let shared: { store: MemoryStore; limits: string; warned: Set<string> } | undefined;
+interface Shared {
+  readonly store: MemoryStore;
+  readonly limits: string;
+  readonly warned: Set<string>;
+}
+
+/**
+ * The shared stores, one per clock. Weak: a fake clock a test dropped takes its store with it (the
+ * system clock's lives as long as the process).
+ */
+const shared = new WeakMap<Clock, Shared>();
 
 function limitsId(limits: MemoryLimits | undefined): string {
   const { maxEntries, maxBytes } = resolveLimits(limits);
@@ -54,23 +64,27 @@ function limitsId(limits: MemoryLimits | undefined): string {
  * (SPEC §0). The first call's limits win; a later call with different limits gets the same store
  * and one process warning per distinct limits (`undefined` means "no preference" and never warns).
  * Caches must never close it; if something does, the next call creates a fresh one.
+ *
+ * One per clock (by identity): caches on the same clock share a store, and a cache on a fake clock
+ * never shares one with caches on real time, whose entries would expire on another timeline.
  */
-export function sharedMemoryStore(limits: MemoryLimits | undefined): MemoryStore {
-  if (shared !== undefined && !shared.store.isClosed) {
+export function sharedMemoryStore(limits: MemoryLimits | undefined, clock: Clock = systemClock): MemoryStore {
+  const current = shared.get(clock);
+  if (current !== undefined && !current.store.isClosed) {
     if (limits !== undefined) {
       const id = limitsId(limits);
-      if (id !== shared.limits && !shared.warned.has(id)) {
-        shared.warned.add(id);
+      if (id !== current.limits && !current.warned.has(id)) {
+        current.warned.add(id);
         process.emitWarning(
-          `larder: the shared memory store already exists with limits ${shared.limits.replace('/', ' entries / ')} bytes; ` +
+          `larder: the shared memory store already exists with limits ${current.limits.replace('/', ' entries / ')} bytes; ` +
             `the memory option ${JSON.stringify(limits)} is ignored (use createMemoryStore for a private store)`,
           { code: 'LARDER_MEMORY_LIMITS' },
         );
       }
     }
-    return shared.store;
+    return current.store;
   }
-  const store = new MemoryStore(limits === undefined ? {} : { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes });
-  shared = { store, limits: limitsId(limits), warned: new Set() };
+  const store = new MemoryStore(limits === undefined ? { clock } : { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes, clock });
+  shared.set(clock, { store, limits: limitsId(limits), warned: new Set() });
   return store;
 }
