@@ -42,9 +42,20 @@ export const systemClock: Clock = Object.freeze({
   },
 });
 
-/** A clock whose wall time comes from `now` (the `now` option) and whose timers are the system's. */
+const withNow = new WeakMap<() => number, Clock>();
+
+/**
+ * A clock whose wall time comes from `now` (the `now` option) and whose timers are the system's.
+ * One per `now` function, so caches given the same `now` share what is shared per clock (the
+ * embedded store).
+ */
 export function clockWithNow(now: () => number): Clock {
-  return { now, monotonic: systemClock.monotonic, setTimeout: systemClock.setTimeout };
+  let clock = withNow.get(now);
+  if (clock === undefined) {
+    clock = { now, monotonic: systemClock.monotonic, setTimeout: systemClock.setTimeout };
+    withNow.set(now, clock);
+  }
+  return clock;
 }
 
 /** Resolves after `ms` on `clock`. */

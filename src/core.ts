@@ -21,7 +21,7 @@ import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
 import { StoreGuard } from './policy/guard.js';
 import { PendingInvalidations } from './policy/invalidations.js';
-import { sharedMemoryStore } from './stores/memory.js';
+import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Store, TtlMs } from './stores/store.js';
 import { entryExpiry, isEntry, readEntry } from './values/entry.js';
@@ -61,7 +61,7 @@ export class CacheCore {
     this.clock = options.clock;
     const spec = options.store;
     if (spec === 'memory') {
-      this.store = sharedMemoryStore(options.memory);
+      this.store = sharedMemoryStore(options.memory, options.clock);
       this.#ownsStore = false;
     } else if (isStoreObject(spec)) {
       this.store = spec;

@@ -8,7 +8,7 @@ export { defaultCodec } from './codec/index.js';
 export type { ContextInput } from './context.js';
 export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
 export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';
-export { createMemoryStore } from './stores/memory.js';
+export { createMemoryStore } from './stores/memory/index.js';
 export { createRedisStore } from './stores/redis/index.js';
 export type { RedisStore, RedisStoreOptions, RedisStoreSpec } from './stores/redis/index.js';
 export {

@@ -9,7 +9,10 @@ import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
 import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
+import type { MemoryLimits } from './stores/memory/index.js';
 import type { Store } from './stores/store.js';
+
+export type { MemoryLimits };
 
 export interface SentinelSpec {
   sentinels: Array<Partial<SentinelAddress>>;
@@ -46,10 +49,6 @@ export interface NearCacheOptions {
   ttlSec?: number;
 }
 
-export interface MemoryLimits {
-  maxEntries?: number;
-  maxBytes?: number;
-}
 
 export interface CacheOptions {
   /** Where data lives. Default: `process.env.LARDER_REDIS_URL` if set, else `'memory'`. */

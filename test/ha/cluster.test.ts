@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { createCache, StoreError, StoreUnavailableError, type Cache } from '../../src/index.js';
-import { createMemoryStore } from '../../src/stores/memory.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
 import type { Cluster } from 'ioredis';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { keySlot } from '../../src/stores/redis/cluster.js';

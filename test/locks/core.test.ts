@@ -1,6 +1,6 @@
 // The lock family's core rules, one suite run against the embedded store (LK9) and a real
 // redis-server: both must behave the same.
-import { createMemoryStore } from '../../src/stores/memory.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

@@ -1,4 +1,4 @@
-import { createMemoryStore } from '../../src/stores/memory.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { memoSuite } from './suite.js';
 
 const store = createMemoryStore();

@@ -13,7 +13,7 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import { createCache } from '../../src/cache.js';
-import { createMemoryStore } from '../../src/stores/memory.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
 import type { RequestInfo } from '../../src/middleware.js';
 
 const cache = createCache({ store: createMemoryStore(), namespace: 'fallback' });

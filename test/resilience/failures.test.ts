@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCache, StoreUnavailableError, StoreTimeoutError } from '../../src/index.js';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { chaosStore } from '../support/chaos-store.js';
 
 function setup(extra: Record<string, unknown> = {}) {

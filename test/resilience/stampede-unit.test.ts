@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createCache, type Store } from '../../src/index.js';
 import { siblingKey } from '../../src/keys.js';
 import { claimLease, landedChannel, releaseLease } from '../../src/flight/lease.js';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { chaosStore } from '../support/chaos-store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';

@@ -1,4 +1,4 @@
-import { test, mock } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MemoryStore,
@@ -7,8 +7,9 @@ import {
   ENTRY_OVERHEAD,
   ELEMENT_OVERHEAD,
   type MemoryStoreOptions,
-} from '../../src/stores/memory.js';
+} from '../../src/stores/memory/index.js';
 import { globMatch, compileGlob } from '../../src/stores/glob.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { ClosedError, NotIntegerError, StoreError, WrongTypeError } from '../../src/errors.js';
 import type { LocalData, Script, ScriptArg, ScriptReply } from '../../src/stores/store.js';
 
@@ -607,24 +608,18 @@ test('the sweep removes expired keys without their being accessed', async () => 
 });
 
 test('the sweep runs on its timer, examining a bounded slice of a large store per tick', async () => {
-  mock.timers.enable({ apis: ['setInterval'] });
-  try {
-    let t = 0;
-    const store = new MemoryStore({ now: () => t, sweepIntervalMs: 1000 });
-    // One key in eight expires: few enough that the sweep does not speed up (Redis's 25% rule).
-    const n = 40_000;
-    for (let i = 0; i < n; i++) await store.set(`k${i}`, b('v'), { ttlMs: i % 8 === 0 ? 10 : 1_000_000 });
-    t = 100;
-    mock.timers.tick(1000);
-    const afterOne = store.stats().entries;
-    assert.ok(afterOne < n, 'the tick removed expired keys');
-    assert.ok(afterOne > n - n / 8, 'a tick examines a bounded slice, not the whole store');
-    for (let i = 0; i < 10; i++) mock.timers.tick(1000);
-    assert.equal(store.stats().entries, n - n / 8);
-    await store.close();
-  } finally {
-    mock.timers.reset();
-  }
+  const clock = new FakeClock(0);
+  const store = new MemoryStore({ clock, sweepIntervalMs: 1000 });
+  // One key in eight expires: few enough that the sweep does not speed up (Redis's 25% rule).
+  const n = 40_000;
+  for (let i = 0; i < n; i++) await store.set(`k${i}`, b('v'), { ttlMs: i % 8 === 0 ? 10 : 1_000_000 });
+  await clock.advance(1000);
+  const afterOne = store.stats().entries;
+  assert.ok(afterOne < n, 'the tick removed expired keys');
+  assert.ok(afterOne > n - n / 8, 'a tick examines a bounded slice, not the whole store');
+  await clock.advance(10 * 1000);
+  assert.equal(store.stats().entries, n - n / 8);
+  await store.close();
 });
 
 // --- glob ------------------------------------------------------------------------------------

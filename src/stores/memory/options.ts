@@ -1,0 +1,61 @@
+/**
+ * The embedded store's options, their defaults and their checks, resolved once at construction.
+ */
+
+import { clockWithNow, systemClock, type Clock } from '../../clock.js';
+import { DEFAULTS } from '../../defaults.js';
+
+export interface MemoryLimits {
+  /** Most keys held; past it, LRU eviction. Default 1,000,000; `Infinity`: no bound. */
+  maxEntries?: number;
+  /** Most approximate bytes held; past it, LRU eviction. Default (or `Infinity`): no bound. */
+  maxBytes?: number;
+}
+
+export interface MemoryStoreOptions extends MemoryLimits {
+  /**
+   * Where TTLs read the time (`clock.now()`, also what script twins see as `LocalData.now()`) and
+   * where the expiry sweep's timer runs. Default the system clock; tests pass a fake one.
+   */
+  clock?: Clock;
+  /** @deprecated Use `clock`. Wall time in ms only; timers stay the system's. Not with `clock`. */
+  now?: () => number;
+  /** How often the expiry sweep runs. Default 1000; `0`: never (expiry is then lazy only). */
+  sweepIntervalMs?: number;
+  /**
+   * Default true: values are copied on the way in, so a caller reusing its Buffer never changes what
+   * is stored. `false` adopts the caller's Buffers (faster writes; the caller must never mutate a
+   * Buffer it passed). Returned Buffers are never copied and must not be mutated either way.
+   */
+  copyBuffers?: boolean;
+}
+
+export const DEFAULT_MAX_ENTRIES = DEFAULTS.memoryMaxEntries;
+export const DEFAULT_SWEEP_INTERVAL_MS = DEFAULTS.memorySweepIntervalMs;
+
+export function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: number; maxBytes: number } {
+  const maxEntries = limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxBytes = limits?.maxBytes ?? Infinity;
+  if (typeof maxEntries !== 'number' || !(maxEntries >= 1) || (maxEntries !== Infinity && !Number.isInteger(maxEntries))) {
+    throw new TypeError(`larder: option memory.maxEntries must be a positive integer or Infinity, got ${String(maxEntries)}`);
+  }
+  if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
+    throw new TypeError(`larder: option memory.maxBytes must be a positive number or Infinity, got ${String(maxBytes)}`);
+  }
+  return { maxEntries, maxBytes };
+}
+
+/** The clock of the options: `clock`, else one on the deprecated `now`, else the system clock. */
+export function resolveClock(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): Clock {
+  const { clock, now } = opts;
+  if (clock !== undefined) {
+    const c = clock as Partial<Clock> | null;
+    if (!c || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
+      throw new TypeError('larder: option clock must have now(), monotonic() and setTimeout()');
+    }
+    if (now !== undefined) throw new TypeError('larder: option now cannot be given with clock (the clock has its own now())');
+    return clock;
+  }
+  if (now === undefined) return systemClock;
+  return clockWithNow(now);
+}
