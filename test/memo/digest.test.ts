@@ -29,7 +29,7 @@ describe('argument digests (M1)', () => {
   it('M1: golden digests are unchanged in this process and in a fresh one', () => {
     for (const [args, digest] of GOLDEN) assert.equal(argumentDigest(args), digest);
     const script = `
-      import { argumentDigest } from ${JSON.stringify(new URL('../../src/digest.ts', import.meta.url).href)};
+      import { argumentDigest } from ${JSON.stringify(new URL('../../src/memo/digest.ts', import.meta.url).href)};
       process.stdout.write(JSON.stringify([
         argumentDigest(['ITEM-001', 'Standard Selling']),
         argumentDigest([{ a: new Map([['x', null]]), b: [1, 2n, new Date(0)] }]),
