@@ -597,7 +597,11 @@ export class RedisStore implements Store {
   };
 
   private connectionError(err: Error): void {
-    const e = new StoreUnavailableError(`redis connection error: ${err.message}`, { cause: err });
+    this.reportError(new StoreUnavailableError(`redis connection error: ${err.message}`, { cause: err }));
+  }
+
+  /** Hands an error to every watcher's `error`. */
+  private reportError(e: Error): void {
     for (const w of this.watchers) {
       try {
         w.error?.(e);
@@ -1090,8 +1094,8 @@ export class RedisStore implements Store {
         if (isLost !== wasLost) this.emit(isLost ? 'subscriptionLost' : 'subscriptionRestored');
       },
       connectionError: (err) => this.connectionError(err),
-      handlerError: (err) =>
-        this.connectionError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
+      // A handler's own bug, reported as it is (as the embedded store does): not a connection error.
+      handlerError: (err) => this.reportError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
     };
   }
 
