@@ -67,6 +67,22 @@ interface HandlerEntry {
   readonly handler: MessageHandler;
 }
 
+/**
+ * Calls every handler of a channel with the message, each with its own copy when there are several
+ * (as the embedded store does): a handler may keep or change its Buffer without another handler
+ * seeing it. A handler that throws is reported and does not stop the others.
+ */
+function deliver<T>(entries: Set<T>, handlerOf: (e: T) => MessageHandler, message: Buffer, host: SubscriberHost): void {
+  const copy = entries.size > 1;
+  for (const e of entries) {
+    try {
+      handlerOf(e)(copy ? Buffer.from(message) : message);
+    } catch (err) {
+      host.handlerError(err);
+    }
+  }
+}
+
 export async function quitOrDisconnect(conn: Redis | Cluster, ms: number): Promise<void> {
   const status = conn.status as string;
   if (status === 'end') return;
@@ -208,13 +224,7 @@ export class Subscriber {
       if (conn !== this.conn) return;
       const set = this.channels.get(channel.toString());
       if (set === undefined) return;
-      for (const e of set) {
-        try {
-          e.handler(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
+      deliver(set, (e) => e.handler, message, this.host);
     });
     conn.on('close', () => {
       if (conn !== this.conn || !this.up) return;
@@ -358,15 +368,7 @@ export class ShardedSubscriber {
   /** SSUBSCRIBEs `channel` on the master that serves its slot now. */
   private async place(channel: string, ch: ShardChannel): Promise<void> {
     const node = this.ownerOf(channel);
-    const off = await this.shard(node).subscribe(channel, (message) => {
-      for (const h of ch.handlers) {
-        try {
-          h(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
-    });
+    const off = await this.shard(node).subscribe(channel, (message) => deliver(ch.handlers, (h) => h, message, this.host));
     if (this.closed || this.channels.get(channel) !== ch) {
       await off().catch(() => undefined);
       return;
