@@ -1,8 +1,10 @@
 /**
- * The Redis store against real redis-server processes: every operation's semantics, same-tick read
- * coalescing, scripts, pub/sub, error mapping, connection inputs, and F4 (no hang, no replay) with
- * the server killed, restarted and stopped (SIGSTOP). A Redis Cluster block at the end checks slot
- * grouping, scans of every master and script routing.
+ * What only the Redis store has, against real redis-server processes: lazy connection, same-tick
+ * read coalescing and write corking (what goes on the wire), NOSCRIPT fallback, Lua error mapping,
+ * subscriber connections, connection inputs, and F4 (no hang, no replay) with the server killed,
+ * restarted and stopped (SIGSTOP). A Redis Cluster block at the end checks slot grouping, scans of
+ * every master and script routing. Every behaviour it shares with the embedded store is in the
+ * Store contract (test/contract/store), run on standalone, Cluster and Sentinel.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +17,6 @@ import { keySlot } from '../../src/stores/redis/cluster.js';
 import type { Script, Store } from '../../src/stores/store.js';
 import {
   ClosedError,
-  NotIntegerError,
   StoreError,
   StoreTimeoutError,
   StoreUnavailableError,
@@ -40,6 +41,32 @@ async function eventually(fn: () => Promise<boolean | void>, timeoutMs = 5000, s
     if (performance.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms (last error: ${String(last)})`);
     await sleep(stepMs);
   }
+}
+
+/**
+ * The commands the server ran while `fn` ran, as MONITOR saw them (connection chatter left out).
+ * No sleeps: MONITOR is active once ioredis resolves it, and a marker command sent after `fn`
+ * arrives after every command of `fn`, so the feed is complete once the marker is in it.
+ */
+async function monitored(server: RedisServer, fn: () => Promise<unknown>): Promise<string[][]> {
+  const probe = new Redis(server.port, server.host);
+  await probe.ping();
+  const base = new Redis(server.port, server.host, { lazyConnect: true });
+  const monitor = await base.monitor();
+  const seen: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map((a) => String(a))));
+  const marker = `monitored-${++seq}`;
+  try {
+    await fn();
+    await probe.echo(marker);
+    await eventually(async () => seen.some((a) => a[0] === 'echo' && a[1] === marker));
+  } finally {
+    monitor.disconnect();
+    base.disconnect();
+    probe.disconnect();
+  }
+  const end = seen.findIndex((a) => a[0] === 'echo' && a[1] === marker);
+  return seen.slice(0, end).filter((a) => !['ping', 'info', 'client', 'hello'].includes(a[0]!.toLowerCase()));
 }
 
 async function commandCalls(server: RedisServer): Promise<Map<string, number>> {
@@ -98,216 +125,15 @@ describe('redis store: operations', () => {
     await s.close();
   });
 
-  it('get/set round-trip arbitrary bytes; a missing key is null', async () => {
-    const k = key('bytes');
-    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    assert.equal(await store.set(k, bytes), true);
-    assert.deepEqual(await store.get(k), bytes);
-    assert.equal(await store.get(key('missing')), null);
-  });
-
-  it('set: ttlMs sets a TTL, no TTL clears it (as SET), ifAbsent only writes a new key', async () => {
-    const k = key('ttl');
-    await store.set(k, b('1'), { ttlMs: 5000 });
-    const t = await store.ttl(k);
-    assert.ok(typeof t === 'number' && t > 3000 && t <= 5000, `ttl ${t}`); // ms precision; a loaded machine may take a while between the two calls
-    await store.set(k, b('2'));
-    assert.equal(await store.ttl(k), null);
-    await store.set(k, b('3'), { ttlMs: null });
-    assert.equal(await store.ttl(k), null);
-    assert.equal(await store.set(k, b('4'), { ifAbsent: true }), false);
-    assert.deepEqual(await store.get(k), b('3'));
-    const n = key('nx');
-    assert.equal(await store.set(n, b('x'), { ifAbsent: true, ttlMs: 2000 }), true);
-    assert.ok(((await store.ttl(n)) as number) > 1000);
-    await store.set(k, b('5'), { ttlMs: 0.5 });
-    assert.ok(((await store.ttl(k)) as number) <= 1);
-  });
-
-  it('non-positive or non-finite TTLs are TypeErrors, before any I/O', async () => {
-    await assert.rejects(store.set(key('bad'), b('x'), { ttlMs: 0 }), TypeError);
-    await assert.rejects(store.set(key('bad'), b('x'), { ttlMs: -5 }), TypeError);
-    await assert.rejects(store.expire(key('bad'), Number.POSITIVE_INFINITY), TypeError);
-    await assert.rejects(store.setMany([[key('bad'), b('x'), Number.NaN]]), TypeError);
-  });
-
-  it('getMany answers in order, with null for missing keys and duplicates answered', async () => {
-    const [k1, k2, k3] = [key('m1'), key('m2'), key('m3')];
-    await store.setMany([
-      [k1, b('a'), null],
-      [k2, b('b'), 10_000],
-    ]);
-    assert.deepEqual(await store.getMany([k1, k3, k2, k1]), [b('a'), null, b('b'), b('a')]);
-    assert.deepEqual(await store.getMany([]), []);
-    assert.equal(await store.ttl(k1), null);
-    assert.ok(((await store.ttl(k2)) as number) > 9000);
-  });
-
-  it('getMany and delete handle thousands of keys (split into parts sent together)', async () => {
-    const keys = Array.from({ length: 2500 }, (_, i) => key(`bulk${i}`));
-    await store.setMany(keys.map((k, i) => [k, b(String(i)), null] as const));
-    const values = await store.getMany(keys);
-    assert.equal(values.length, keys.length);
-    assert.deepEqual(values[2499], b('2499'));
-    assert.equal(await store.delete([...keys, key('none')]), 2500);
-  });
-
-  it('delete counts only the keys that existed, of any type', async () => {
-    const [s, h, l, z] = [key('ds'), key('dh'), key('dl'), key('dz')];
-    await store.set(s, b('1'));
-    await store.hset(h, 'f', b('1'));
-    await store.push(l, [b('1')], 'right');
-    assert.equal(await store.delete([s, h, l, z]), 3);
-    assert.equal(await store.delete([s]), 0);
-    assert.equal(await store.delete([]), 0);
-  });
-
-  it('exists, expire and ttl follow Redis; expire(k, null) is true iff the key exists', async () => {
-    const k = key('exp');
-    assert.equal(await store.exists(k), false);
-    assert.equal(await store.ttl(k), undefined);
-    assert.equal(await store.expire(k, 1000), false);
-    assert.equal(await store.expire(k, null), false);
-    await store.set(k, b('v'));
-    assert.equal(await store.exists(k), true);
-    assert.equal(await store.ttl(k), null);
-    assert.equal(await store.expire(k, null), true, 'a key without TTL still exists');
-    assert.equal(await store.expire(k, 3000), true);
-    const t = await store.ttl(k);
-    assert.ok(typeof t === 'number' && t > 2000 && t <= 3000);
-    assert.equal(await store.expire(k, null), true);
-    assert.equal(await store.ttl(k), null);
-    await store.expire(k, 30);
-    await sleep(60);
-    assert.equal(await store.exists(k), false);
-  });
-
-  it('incrBy counts, sets the TTL only when it creates the key, and maps type errors', async () => {
-    const k = key('ctr');
-    assert.equal(await store.incrBy(k, 5, 4000), 5);
-    const t = await store.ttl(k);
-    assert.ok(typeof t === 'number' && t > 3000);
-    await store.expire(k, null);
-    assert.equal(await store.incrBy(k, -7, 4000), -2);
-    assert.equal(await store.ttl(k), null, 'an existing counter keeps having no TTL');
-    assert.equal(await store.incrBy(k, 1, null), -1);
-    const plain = key('ctr-plain');
-    assert.equal(await store.incrBy(plain, 1, null), 1);
-    assert.equal(await store.ttl(plain), null);
-
-    const text = key('text');
-    await store.set(text, b('abc'));
-    await assert.rejects(store.incrBy(text, 1, null), NotIntegerError);
-    await assert.rejects(store.incrBy(text, 1, 1000), NotIntegerError);
-    const big = key('big');
-    await store.set(big, b('9223372036854775807'));
-    await assert.rejects(store.incrBy(big, 1, null), NotIntegerError);
-    const h = key('hash');
-    await store.hset(h, 'f', b('1'));
-    await assert.rejects(store.incrBy(h, 1, null), WrongTypeError);
-    await assert.rejects(store.incrBy(h, 1, 1000), WrongTypeError);
-    await assert.rejects(store.incrBy(k, 1.5, null), TypeError);
-  });
-
-  it('WRONGTYPE becomes WrongTypeError for every kind of call', async () => {
-    const h = key('wt-hash');
-    await store.hset(h, 'f', b('1'));
-    await assert.rejects(store.get(h), WrongTypeError);
-    await assert.rejects(store.push(h, [b('x')], 'left'), WrongTypeError);
-    await assert.rejects(store.sadd(h, [b('x')]), WrongTypeError);
-    const s = key('wt-str');
-    await store.set(s, b('1'));
-    await assert.rejects(store.hget(s, 'f'), WrongTypeError);
-    await assert.rejects(store.getMany([s, h]).then(() => store.smembers(s)), WrongTypeError);
-    // A batch holding a hash is fine for MGET (nil for non-strings), as in Redis.
-    const [x, y] = await Promise.all([store.get(s), store.get(key('wt-none'))]);
-    assert.deepEqual([x, y], [b('1'), null]);
-  });
-
-  it('hashes: hset/hget/hgetall/hdel/hexists/hkeys, and hset TTLs', async () => {
-    const h = key('h');
-    await store.hset(h, 'a', b('1'));
-    await store.hset(h, '__proto__', b('2'));
-    await store.hset(h, 'ünï', b('3'));
-    assert.deepEqual(await store.hget(h, 'a'), b('1'));
-    assert.equal(await store.hget(h, 'zz'), null);
-    const all = await store.hgetall(h);
-    assert.deepEqual(
-      [...all.entries()].sort(([x], [y]) => (x < y ? -1 : 1)),
-      [
-        ['__proto__', b('2')],
-        ['a', b('1')],
-        ['ünï', b('3')],
-      ],
-    );
-    assert.deepEqual((await store.hkeys(h)).sort(), ['__proto__', 'a', 'ünï']);
-    assert.equal(await store.hexists(h, 'a'), true);
-    assert.equal(await store.hexists(h, 'zz'), false);
-    assert.equal(await store.hdel(h, ['a', 'zz']), 1);
-    assert.equal(await store.hdel(h, []), 0);
-    assert.deepEqual(await store.hgetall(key('h-missing')), new Map());
-    assert.deepEqual(await store.hkeys(key('h-missing')), []);
-
-    assert.equal(await store.ttl(h), null);
-    await store.hset(h, 'b', b('4'), 5000);
-    assert.ok(((await store.ttl(h)) as number) > 4000, 'hset ttl sets the TTL of the whole hash');
-    await store.hset(h, 'c', b('5'));
-    assert.ok(((await store.ttl(h)) as number) > 4000, 'hset without ttl keeps it');
-    await store.hset(h, 'd', b('6'), null);
-    assert.equal(await store.ttl(h), null, 'hset with null removes it');
-    const fresh = key('h-fresh');
-    await store.hset(fresh, 'f', b('x'), 3000);
-    assert.ok(((await store.ttl(fresh)) as number) > 2000);
-  });
-
-  it('lists: push/pop at both ends, llen, lrange, ltrim', async () => {
-    const l = key('l');
-    assert.equal(await store.push(l, [b('b'), b('c')], 'right'), 2);
-    assert.equal(await store.push(l, [b('a'), b('z')], 'left'), 4);
-    assert.deepEqual(await store.lrange(l, 0, -1), [b('z'), b('a'), b('b'), b('c')]);
-    assert.equal(await store.push(l, [], 'right'), 4);
-    assert.deepEqual(await store.pop(l, 'left'), b('z'));
-    assert.deepEqual(await store.pop(l, 'right'), b('c'));
-    assert.equal(await store.llen(l), 2);
-    assert.deepEqual(await store.lrange(l, -1, -1), [b('b')]);
-    await store.push(l, [b('c'), b('d')], 'right');
-    await store.ltrim(l, 1, 2);
-    assert.deepEqual(await store.lrange(l, 0, -1), [b('b'), b('c')]);
-    const e = key('l-empty');
-    assert.equal(await store.pop(e, 'left'), null);
-    assert.equal(await store.llen(e), 0);
-    assert.deepEqual(await store.lrange(e, 0, -1), []);
-  });
-
-  it('sets: sadd/srem count changes, smembers, sismember, scard', async () => {
-    const s = key('s');
-    assert.equal(await store.sadd(s, [b('a'), b('b'), b('a')]), 2);
-    assert.equal(await store.sadd(s, [b('b'), b('c')]), 1);
-    assert.equal(await store.sadd(s, []), 0);
-    assert.equal(await store.scard(s), 3);
-    assert.equal(await store.sismember(s, b('a')), true);
-    assert.equal(await store.sismember(s, b('q')), false);
-    assert.equal(await store.srem(s, [b('a'), b('q')]), 1);
-    assert.deepEqual((await store.smembers(s)).map(String).sort(), ['b', 'c']);
-    assert.deepEqual(await store.smembers(key('s-missing')), []);
-    assert.equal(await store.scard(key('s-missing')), 0);
-  });
-
-  it('scan finds every matching key in batches, with SCAN (never KEYS)', async () => {
+  it('P2: scan walks the keyspace with SCAN, in several calls, never KEYS', async () => {
     const prefix = `scan${++seq}:`;
     const keys = Array.from({ length: 250 }, (_, i) => `${prefix}{${i % 7}}k${i}`);
     await store.setMany(keys.map((k) => [k, b('v'), null] as const));
-    await store.set(`other${seq}`, b('v'));
     const before = await commandCalls(server);
-    const seen = new Set<string>();
-    let batches = 0;
-    for await (const batch of store.scan(`${prefix}*`, 20)) {
-      batches++;
-      for (const k of batch) seen.add(k);
-    }
+    let found = 0;
+    for await (const batch of store.scan(`${prefix}*`, 20)) found += batch.length;
     const after = await commandCalls(server);
-    assert.deepEqual([...seen].sort(), [...keys].sort());
-    assert.ok(batches > 1);
+    assert.ok(found >= keys.length);
     assert.equal(delta(before, after, 'keys'), 0);
     assert.ok(delta(before, after, 'scan') > 1);
   });
@@ -355,15 +181,10 @@ describe('redis store: operations', () => {
       const [k1, k2] = [key('d1'), key('d2')];
       await store.set(k1, b('one'));
       await store.set(k2, b('two'));
-      const base = new Redis(server.port, server.host, { lazyConnect: true });
-      const monitor = await base.monitor();
-      const seen: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
-      await sleep(20);
-      const got = await Promise.all([store.get(k1), store.get(k1), store.get(k2), store.get(k1)]);
-      await sleep(20);
-      monitor.disconnect();
-      base.disconnect();
+      let got: (Buffer | null)[] = [];
+      const seen = await monitored(server, async () => {
+        got = await Promise.all([store.get(k1), store.get(k1), store.get(k2), store.get(k1)]);
+      });
       assert.deepEqual(got, [b('one'), b('one'), b('two'), b('one')]);
       assert.notEqual(got[0], got[1], 'distinct Buffer objects');
       got[0]![0] = 0x41;
@@ -386,24 +207,11 @@ describe('redis store: operations', () => {
   });
 
   describe('same-tick write coalescing', () => {
-    async function monitored(fn: () => Promise<unknown>): Promise<string[][]> {
-      const base = new Redis(server.port, server.host, { lazyConnect: true });
-      const monitor = await base.monitor();
-      const seen: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map((a) => String(a))));
-      await sleep(20);
-      await fn();
-      await sleep(20);
-      monitor.disconnect();
-      base.disconnect();
-      return seen.filter((a) => !['ping', 'info', 'client', 'hello'].includes(a[0]!.toLowerCase()));
-    }
-
     it('sets of one tick are sent in call order: a run of plain sets as one MSET, TTL and NX sets as SETs', async () => {
       const [k1, k2, k3, k4, k5] = [key('w1'), key('w2'), key('w3'), key('w4'), key('w5')];
       await store.set(k4, b('old'));
       let replies: boolean[] = [];
-      const seen = await monitored(async () => {
+      const seen = await monitored(server, async () => {
         replies = await Promise.all([
           store.set(k1, b('1')),
           store.set(k2, b('2')),
@@ -428,7 +236,7 @@ describe('redis store: operations', () => {
 
     it('a lone set is a plain SET', async () => {
       const k = key('lone');
-      const seen = await monitored(() => store.set(k, b('x')));
+      const seen = await monitored(server, () => store.set(k, b('x')));
       assert.deepEqual(seen, [['set', k, 'x']]);
     });
 
@@ -447,20 +255,6 @@ describe('redis store: operations', () => {
       ]);
       assert.deepEqual(results, [true, true, 1, false, true, null, b('d'), true]);
       assert.deepEqual(await store.getMany([k1, k2, k3]), [b('d'), null, b('c')]);
-    });
-
-    it('commands of one tick that share a socket write run in call order, each with its own reply', async () => {
-      const counter = key('ord');
-      const flag = key('ordf');
-      const calls: Promise<unknown>[] = [];
-      for (let i = 0; i < 50; i++) {
-        calls.push(store.incrBy(counter, 1, null));
-        if (i === 24) calls.push(store.set(flag, b('x')), store.exists(flag), store.delete([flag]), store.exists(flag));
-      }
-      const replies = await Promise.all(calls);
-      const counts = [...replies.slice(0, 25), ...replies.slice(29)];
-      assert.deepEqual(counts, Array.from({ length: 50 }, (_, i) => i + 1));
-      assert.deepEqual(replies.slice(25, 29), [true, true, 1, false]);
     });
 
     it('a batch the server refuses rejects each caller with the mapped error', async () => {
@@ -490,27 +284,6 @@ describe('redis store: operations', () => {
   });
 
   describe('scripts', () => {
-    const mixed: Script = {
-      name: 'mixed',
-      lua: `return {1, 'a', false, {2, 'b'}, redis.status_reply('OK'), true, 3.9}`,
-      local: () => null,
-    };
-    it('replies normalise to numbers, Buffers, null and arrays', async () => {
-      const reply = await store.eval(mixed, [], []);
-      assert.deepEqual(reply, [1, b('a'), null, [2, b('b')], b('OK'), 1, 3]);
-    });
-
-    it('keys and args reach the script; Buffer args stay bytes', async () => {
-      const s: Script = {
-        name: 'echo',
-        lua: `redis.call('SET', KEYS[1], ARGV[1]); return {redis.call('GET', KEYS[1]), ARGV[2], redis.call('GET', KEYS[2])}`,
-        local: () => null,
-      };
-      const [k1, k2] = [`{sc}${++seq}a`, `{sc}${seq}b`];
-      const bytes = Buffer.from([0, 255, 10, 13]);
-      assert.deepEqual(await store.eval(s, [k1, k2], [bytes, 42]), [bytes, b('42'), null]);
-    });
-
     it('EVALSHA falls back to EVAL after SCRIPT FLUSH (NOSCRIPT)', async () => {
       const s: Script = { name: 'flush-test', lua: `return ${++seq}`, local: () => null };
       assert.equal(await store.eval(s, [], []), seq);
@@ -543,40 +316,16 @@ describe('redis store: operations', () => {
   });
 
   describe('pub/sub', () => {
-    it('subscribe resolves once active; handlers get the message bytes; unsubscribe removes one', async () => {
+    it('publish counts subscriber connections: two handlers of one store are one subscriber, which the last one to leave unsubscribes', async () => {
       const channel = `chan${++seq}`;
-      const got1: Buffer[] = [];
-      const got2: Buffer[] = [];
-      const off1 = await store.subscribe(channel, (m) => got1.push(m));
-      const off2 = await store.subscribe(channel, (m) => got2.push(m));
+      const off1 = await store.subscribe(channel, () => undefined);
+      const off2 = await store.subscribe(channel, () => undefined);
       assert.equal(await store.publish(channel, Buffer.from([1, 2, 3])), 1, 'one subscriber connection');
-      await eventually(async () => got1.length === 1 && got2.length === 1);
-      assert.deepEqual(got1[0], Buffer.from([1, 2, 3]));
       await off1();
-      await off1();
-      await store.publish(channel, b('second'));
-      await eventually(async () => got2.length === 2);
-      assert.equal(got1.length, 1);
       assert.match(await server.cli('PUBSUB', 'NUMSUB', channel), new RegExp(`${channel}\\s+1`));
       await off2();
       assert.match(await server.cli('PUBSUB', 'NUMSUB', channel), new RegExp(`${channel}\\s+0`));
       assert.equal(await store.publish(channel, b('nobody')), 0);
-    });
-
-    it('a handler that throws is reported through watch().error and does not stop the others', async () => {
-      const channel = `chan${++seq}`;
-      const errors: Error[] = [];
-      const unwatch = store.watch({ error: (e) => errors.push(e) });
-      const got: Buffer[] = [];
-      const offA = await store.subscribe(channel, () => {
-        throw new Error('handler bug');
-      });
-      const offB = await store.subscribe(channel, (m) => got.push(m));
-      await store.publish(channel, b('x'));
-      await eventually(async () => got.length === 1 && errors.length === 1);
-      unwatch();
-      await offA();
-      await offB();
     });
   });
 
@@ -645,19 +394,6 @@ describe('redis store: operations', () => {
     });
   });
 
-  it('after close every call fails with ClosedError, and close is idempotent', async () => {
-    const s = createRedisStore(server.url, { commandTimeoutMs: 1000 });
-    await s.set(key('c'), b('v'));
-    await s.close();
-    await s.close();
-    await assert.rejects(s.get('x'), ClosedError);
-    await assert.rejects(s.set('x', b('v')), ClosedError);
-    await assert.rejects(s.delete([]), ClosedError);
-    await assert.rejects(s.subscribe('c', () => undefined), ClosedError);
-    await assert.rejects(async () => {
-      for await (const _ of s.scan('*')) void _;
-    }, ClosedError);
-  });
 });
 
 describe('redis store: F4 (no hang, no replay)', () => {
@@ -852,14 +588,6 @@ describe('redis store: cluster', () => {
       await store.hset(`h:{${i}}`, 'f', b('x'), 5000);
       assert.ok(((await store.ttl(`h:{${i}}`)) as number) > 4000);
     }
-  });
-
-  it('pub/sub works through one node', async () => {
-    const got: string[] = [];
-    const off = await store.subscribe('cluster-chan', (m) => got.push(m.toString()));
-    await store.publish('cluster-chan', b('hello'));
-    await eventually(async () => got.includes('hello'), 2000);
-    await off();
   });
 
   it('F4: a master killed mid-run fails its calls fast; the store recovers when it returns', async () => {

@@ -223,7 +223,11 @@ export class Connection {
 
   /** Reports a connection-level error to every watcher (StoreEvents.error). */
   connectionError(err: Error): void {
-    const e = new StoreUnavailableError(`redis connection error: ${err.message}`, { cause: err });
+    this.reportError(new StoreUnavailableError(`redis connection error: ${err.message}`, { cause: err }));
+  }
+
+  /** Hands an error to every watcher's `error`. */
+  reportError(e: Error): void {
     for (const w of this.watchers) {
       try {
         w.error?.(e);

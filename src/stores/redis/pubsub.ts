@@ -74,6 +74,22 @@ interface HandlerEntry {
 }
 
 /**
+ * Calls every handler of a channel with the message, each with its own copy when there are several
+ * (as the embedded store does): a handler may keep or change its Buffer without another handler
+ * seeing it. A handler that throws is reported and does not stop the others.
+ */
+export function deliver<T>(entries: Set<T>, handlerOf: (e: T) => MessageHandler, message: Buffer, host: SubscriberHost): void {
+  const copy = entries.size > 1;
+  for (const e of entries) {
+    try {
+      handlerOf(e)(copy ? Buffer.from(message) : message);
+    } catch (err) {
+      host.handlerError(err);
+    }
+  }
+}
+
+/**
  * One dedicated connection for SUBSCRIBE. It resubscribes by itself after a reconnect (ioredis'
  * autoResubscribe is off) so that it knows when the subscription is back: `subscriptionLost` fires
  * when an established subscriber connection drops, `subscriptionRestored` once every channel has
@@ -193,13 +209,7 @@ export class Subscriber {
       if (conn !== this.conn) return;
       const set = this.channels.get(channel.toString());
       if (set === undefined) return;
-      for (const e of set) {
-        try {
-          e.handler(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
+      deliver(set, (e) => e.handler, message, this.host);
     });
     conn.on('close', () => {
       if (conn !== this.conn || !this.up) return;

@@ -9,7 +9,7 @@ import { ClosedError, StoreUnavailableError } from '../../errors.js';
 import type { MessageHandler } from '../store.js';
 import { keySlot, refreshSlots } from './cluster.js';
 import { reconnectDelay, subscriberOverrides } from './connect.js';
-import { SHARDED, Subscriber, type SubscriberHost } from './pubsub.js';
+import { deliver, SHARDED, Subscriber, type SubscriberHost } from './pubsub.js';
 
 interface ShardChannel {
   readonly handlers: Set<MessageHandler>;
@@ -88,15 +88,7 @@ export class ShardedSubscriber {
   /** SSUBSCRIBEs `channel` on the master that serves its slot now. */
   private async place(channel: string, ch: ShardChannel): Promise<void> {
     const node = this.ownerOf(channel);
-    const off = await this.shard(node).subscribe(channel, (message) => {
-      for (const h of ch.handlers) {
-        try {
-          h(message);
-        } catch (err) {
-          this.host.handlerError(err);
-        }
-      }
-    });
+    const off = await this.shard(node).subscribe(channel, (message) => deliver(ch.handlers, (h) => h, message, this.host));
     if (this.closed || this.channels.get(channel) !== ch) {
       await off().catch(() => undefined);
       return;

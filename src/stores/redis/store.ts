@@ -335,8 +335,8 @@ export class RedisStore implements Store {
         if (isLost !== wasLost) conn.emit(isLost ? 'subscriptionLost' : 'subscriptionRestored');
       },
       connectionError: (err) => conn.connectionError(err),
-      handlerError: (err) =>
-        conn.connectionError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
+      // A handler's own bug, reported as it is (as the embedded store does): not a connection error.
+      handlerError: (err) => conn.reportError(err instanceof Error ? err : new Error(`message handler threw ${String(err)}`)),
     };
   }
 
