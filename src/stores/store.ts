@@ -187,3 +187,12 @@ export interface Store {
   /** Closes every connection this store opened. Calls after it fail with ClosedError. */
   close(): Promise<void>;
 }
+
+/** A scan's batch-size hint, checked the same way by every store: a positive integer, else a TypeError. */
+export function scanCount(count: number | undefined, fallback: number): number {
+  if (count === undefined) return fallback;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
+    throw new TypeError(`scan count must be a positive integer, got ${String(count)}`);
+  }
+  return count;
+}

@@ -4,6 +4,7 @@
  */
 
 import { compileGlob } from '../glob.js';
+import { scanCount } from '../store.js';
 import type { Keyspace } from './keyspace.js';
 
 /** How many entries a scan examines before it lets the event loop run. */
@@ -17,10 +18,10 @@ const SCAN_SLICE = 10_000;
  * event loop, so a huge store never blocks it for long. Expired entries are skipped (and removed).
  * `checkOpen` throws ClosedError once the store is closed: checked at the start and after each pause.
  */
-export async function* scan(ks: Keyspace, checkOpen: () => void, match: string, count = 1000): AsyncIterable<string[]> {
+export async function* scan(ks: Keyspace, checkOpen: () => void, match: string, count?: number): AsyncIterable<string[]> {
   checkOpen();
   const glob = compileGlob(match);
-  const size = Number.isInteger(count) && count > 0 ? count : 1000;
+  const size = scanCount(count, 1000);
   const lastBorn = ks.seq;
   const entries = ks.map.values();
   let batch: string[] = [];

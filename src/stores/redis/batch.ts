@@ -6,8 +6,9 @@
  *    is a plain GET.
  *  - Writes (standalone and Sentinel): `set` calls made in one tick are sent together, in call
  *    order, in one pipeline (one socket write), with each run of plain sets (no TTL, no NX) as one
- *    MSET. Any other command sends the pending sets first (Connection.exec), so commands still
- *    reach the server in the order they were made. On a cluster the keys of one tick sit in about
+ *    MSET. Any other command sends the pending gets or sets first (Connection.exec), a get sends
+ *    pending sets first and a set pending gets, so commands still reach the server in the order
+ *    they were made: a get never sees a write made after it (the embedded store's order). On a cluster the keys of one tick sit in about
  *    as many slots as there are keys: each set is sent at once.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -36,8 +37,8 @@ function failWaiters(w: GetWaiter, err: Error): void {
   for (let x: GetWaiter | null = w; x !== null; x = x.next) x.reject(err);
 }
 
-/** The `get` calls of one tick, sent together when the tick ends. */
-export class ReadBatch {
+/** The `get` calls of one tick, sent together when the tick ends or before any other command. */
+export class ReadBatch implements PendingWrites {
   private gets: Map<string, GetWaiter> | null = null;
 
   constructor(private readonly conn: Connection) {}
@@ -46,19 +47,25 @@ export class ReadBatch {
     return new Promise<Buffer | null>((resolve, reject) => {
       let batch = this.gets;
       if (batch === null) {
+        // Sets made earlier in this tick go first.
+        const writes = this.conn.pendingWrites;
+        if (writes !== null) writes.flush();
         batch = this.gets = new Map();
+        this.conn.pendingReads = this;
         // nextTick, not a microtask: callers that arrive through promise chains resolved in the
         // same microtask drain (a previous batch's readers, say) still join this batch.
-        process.nextTick(this.flushGets);
+        process.nextTick(this.flush);
       }
       batch.set(key, { resolve, reject, next: batch.get(key) ?? null });
     });
   }
 
-  private readonly flushGets = (): void => {
-    const batch = this.gets!;
+  readonly flush = (): void => {
+    const batch = this.gets;
+    if (batch === null) return;
     this.gets = null;
     const conn = this.conn;
+    if (conn.pendingReads === this) conn.pendingReads = null;
     if (batch.size === 1) {
       for (const [key, w] of batch) {
         conn.exec('GET', () => conn.client.getBuffer(key)).then(
@@ -123,6 +130,9 @@ export class WriteBatch implements PendingWrites {
   constructor(private readonly conn: Connection) {}
 
   add(w: SetWaiter): void {
+    // Gets made earlier in this tick go first (a set sent at once on a cluster flushes them in exec).
+    const reads = this.conn.pendingReads;
+    if (reads !== null) reads.flush();
     // On a cluster the keys of one tick sit in about as many slots as there are keys: send each now.
     if (this.conn.isCluster) {
       this.sendSet(w);

@@ -48,6 +48,8 @@ export class Connection {
   readonly watchers = new Set<StoreEvents>();
   /** Set while writes wait for the end of the tick; `exec` sends them first. */
   pendingWrites: PendingWrites | null = null;
+  /** The gets of this tick not sent yet (batch.ts); at most one of the two is pending at a time. */
+  pendingReads: PendingWrites | null = null;
   /** A cluster whose masters all run Redis >= 7.0: channels with a hash tag are shard channels. */
   shardedPubSub = false;
   closed = false;
@@ -118,9 +120,11 @@ export class Connection {
 
   /** Sends through `send` once connected, bounded by commandTimeoutMs, errors mapped. */
   exec<T>(what: string, send: () => Promise<T>): Promise<T> {
-    // Sets made earlier in this tick go first: commands reach the server in the order made.
+    // Gets and sets made earlier in this tick go first: commands reach the server in the order made.
     const writes = this.pendingWrites;
     if (writes !== null) writes.flush();
+    const reads = this.pendingReads;
+    if (reads !== null) reads.flush();
     if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
     let p: Promise<T>;
     let mark = -1;

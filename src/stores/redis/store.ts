@@ -15,7 +15,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
-import type { InvalidationSink, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from '../store.js';
+import { scanCount, type InvalidationSink, type MessageHandler, type Script, type ScriptArg, type ScriptReply, type SetOptions, type Store, type StoreEvents, type TtlMs } from '../store.js';
 import { ReadBatch, WriteBatch, type SetWaiter } from './batch.js';
 import { ClusterTracking, clusterTrackingConnections } from './cluster-tracking.js';
 import { CHUNK, chunks, masterOf, scanMasters, scanNode, slotGroups, tryAgain } from './cluster.js';
@@ -270,7 +270,8 @@ export class RedisStore implements Store {
   // --- scan, scripts, replication ------------------------------------------------------------
 
   /** P2: SCAN with MATCH/COUNT, never KEYS; on a cluster, every master in turn (cluster.ts). */
-  async *scan(match: string, count = 100): AsyncIterable<string[]> {
+  async *scan(match: string, countHint?: number): AsyncIterable<string[]> {
+    const count = scanCount(countHint, 100);
     await this.conn.exec('CONNECT', () => Promise.resolve());
     if (!this.isCluster) {
       yield* scanNode(this.conn, this.client, match, count);

@@ -44,14 +44,10 @@ export function batchingContract({ withStore }: ContractContext): void {
       assert.deepEqual((await store.getMany([k1, k2, k3])).map(str), ['a', null, 'c']);
     }));
 
-    // A known difference, kept visible rather than papered over: the Redis store holds single gets
-    // back to the end of the tick (to coalesce them into one MGET), so a get sees a write made after
-    // it in the same tick; the embedded store, and getMany on both, read in call order. The test
-    // states the contract; `todo` reports it without failing the run until the Redis store keeps
-    // call order (see 'any other command made later in the same tick...' in redis-store.test.ts).
+    // The Redis store holds single gets back to the end of the tick (to coalesce them into one
+    // MGET); a write made later in the tick sends them first, so they read in call order.
     it(
       'a get made before a write of the same key in one tick reads what was there before the write',
-      { todo: 'the Redis store defers single gets to the end of the tick: they see later writes' },
       withStore(async (store, k) => {
         await store.setMany([
           [k('s'), b('before'), null],

@@ -64,12 +64,9 @@ export function scanContract({ withStore }: ContractContext): void {
       assert.deepEqual(wrong, []);
     }));
 
-    // A known difference, kept visible: the embedded store quietly falls back to its default for a
-    // count that is not a positive integer, the Redis store sends it to the server (ERR syntax
-    // error, a StoreError). Bad arguments are TypeErrors (STYLE habit 4), before any I/O.
+    // Bad arguments are TypeErrors (STYLE habit 4), before any I/O, on every store.
     it(
       'a scan count that is not a positive integer is a TypeError',
-      { todo: 'the embedded store falls back to its default count; Redis rejects COUNT 0 with a StoreError' },
       withStore(async (store, k) => {
         await store.set(k('k'), b('v'));
         for (const count of [0, -1, 1.5, Number.NaN]) {
