@@ -725,7 +725,7 @@ test('a scan of a closed store rejects with ClosedError', async () => {
   const { store } = fixture();
   for (let i = 0; i < 30; i++) await store.set(`k${i}`, b('v'));
   const it = store.scan('*', 10)[Symbol.asyncIterator]();
-  assert.equal((await it.next()).value.length, 10);
+  assert.equal(((await it.next()).value as string[]).length, 10);
   await store.close();
   await assert.rejects(it.next(), ClosedError);
 });
@@ -735,9 +735,9 @@ test('a scan of a closed store rejects with ClosedError', async () => {
 test('publish delivers asynchronously to every subscriber and counts them', async () => {
   const { store } = fixture();
   const got: string[] = [];
-  await store.subscribe('ch', (m) => got.push(`1:${m}`));
-  await store.subscribe('ch', (m) => got.push(`2:${m}`));
-  await store.subscribe('other', (m) => got.push(`x:${m}`));
+  await store.subscribe('ch', (m) => got.push(`1:${m.toString()}`));
+  await store.subscribe('ch', (m) => got.push(`2:${m.toString()}`));
+  await store.subscribe('other', (m) => got.push(`x:${m.toString()}`));
   const p = store.publish('ch', b('hi'));
   assert.deepEqual(got, [], 'nothing is delivered during the publish call');
   assert.equal(await p, 2);

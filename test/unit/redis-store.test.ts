@@ -28,7 +28,7 @@ let seq = 0;
 const key = (name: string) => `rt:{${++seq}}${name}`;
 
 /** Polls `fn` until it returns true (or resolves without throwing when it returns undefined). */
-async function eventually(fn: () => Promise<boolean | void>, timeoutMs = 5000, stepMs = 20): Promise<void> {
+async function eventually(fn: () => Promise<unknown>, timeoutMs = 5000, stepMs = 20): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -119,9 +119,9 @@ describe('redis store: operations', () => {
     assert.deepEqual(await store.get(k), b('3'));
     const n = key('nx');
     assert.equal(await store.set(n, b('x'), { ifAbsent: true, ttlMs: 2000 }), true);
-    assert.ok(((await store.ttl(n)) as number) > 1000);
+    assert.ok((await store.ttl(n))! > 1000);
     await store.set(k, b('5'), { ttlMs: 0.5 });
-    assert.ok(((await store.ttl(k)) as number) <= 1);
+    assert.ok((await store.ttl(k))! <= 1);
   });
 
   it('non-positive or non-finite TTLs are TypeErrors, before any I/O', async () => {
@@ -140,7 +140,7 @@ describe('redis store: operations', () => {
     assert.deepEqual(await store.getMany([k1, k3, k2, k1]), [b('a'), null, b('b'), b('a')]);
     assert.deepEqual(await store.getMany([]), []);
     assert.equal(await store.ttl(k1), null);
-    assert.ok(((await store.ttl(k2)) as number) > 9000);
+    assert.ok((await store.ttl(k2))! > 9000);
   });
 
   it('getMany and delete handle thousands of keys (split into parts sent together)', async () => {
@@ -250,14 +250,14 @@ describe('redis store: operations', () => {
 
     assert.equal(await store.ttl(h), null);
     await store.hset(h, 'b', b('4'), 5000);
-    assert.ok(((await store.ttl(h)) as number) > 4000, 'hset ttl sets the TTL of the whole hash');
+    assert.ok((await store.ttl(h))! > 4000, 'hset ttl sets the TTL of the whole hash');
     await store.hset(h, 'c', b('5'));
-    assert.ok(((await store.ttl(h)) as number) > 4000, 'hset without ttl keeps it');
+    assert.ok((await store.ttl(h))! > 4000, 'hset without ttl keeps it');
     await store.hset(h, 'd', b('6'), null);
     assert.equal(await store.ttl(h), null, 'hset with null removes it');
     const fresh = key('h-fresh');
     await store.hset(fresh, 'f', b('x'), 3000);
-    assert.ok(((await store.ttl(fresh)) as number) > 2000);
+    assert.ok((await store.ttl(fresh))! > 2000);
   });
 
   it('lists: push/pop at both ends, llen, lrange, ltrim', async () => {
@@ -390,7 +390,7 @@ describe('redis store: operations', () => {
       const base = new Redis(server.port, server.host, { lazyConnect: true });
       const monitor = await base.monitor();
       const seen: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map((a) => String(a))));
+      monitor.on('monitor', (_time: string, args: unknown[]) => seen.push(args.map((a) => String(a))));
       await sleep(20);
       await fn();
       await sleep(20);
@@ -452,7 +452,7 @@ describe('redis store: operations', () => {
     it('commands of one tick that share a socket write run in call order, each with its own reply', async () => {
       const counter = key('ord');
       const flag = key('ordf');
-      const calls: Promise<unknown>[] = [];
+      const calls: Array<Promise<unknown>> = [];
       for (let i = 0; i < 50; i++) {
         calls.push(store.incrBy(counter, 1, null));
         if (i === 24) calls.push(store.set(flag, b('x')), store.exists(flag), store.delete([flag]), store.exists(flag));
@@ -469,8 +469,8 @@ describe('redis store: operations', () => {
         const outcomes = await Promise.allSettled([store.set(key('m1'), b('1')), store.set(key('m2'), b('2'), { ttlMs: 1000 })]);
         for (const o of outcomes) {
           assert.equal(o.status, 'rejected');
-          assert.ok((o as PromiseRejectedResult).reason instanceof StoreError);
-          assert.match(String((o as PromiseRejectedResult).reason.message), /OOM/);
+          assert.ok(o.reason instanceof StoreError);
+          assert.match(o.reason.message, /OOM/);
         }
       } finally {
         await server.cli('CONFIG', 'SET', 'maxmemory', '0');
@@ -536,7 +536,7 @@ describe('redis store: operations', () => {
       await store.set(k, b('1'));
       await assert.rejects(store.eval(wt, [k], []), WrongTypeError);
       const boom: Script = { name: 'boom', lua: `return redis.error_reply('ERR boom')`, local: () => null };
-      await assert.rejects(store.eval(boom, [], []), (err: unknown) => err instanceof StoreError && /boom/.test(err.message));
+      await assert.rejects(store.eval(boom, [], []), (err: unknown) => err instanceof StoreError && err.message.includes('boom'));
       const syntax: Script = { name: 'syntax', lua: `return (`, local: () => null };
       await assert.rejects(store.eval(syntax, [], []), StoreError);
     });
@@ -655,7 +655,9 @@ describe('redis store: operations', () => {
     await assert.rejects(s.delete([]), ClosedError);
     await assert.rejects(s.subscribe('c', () => undefined), ClosedError);
     await assert.rejects(async () => {
-      for await (const _ of s.scan('*')) void _;
+      for await (const _ of s.scan('*')) {
+        // drain it
+      }
     }, ClosedError);
   });
 });
@@ -671,7 +673,7 @@ describe('redis store: F4 (no hang, no replay)', () => {
     store.watch({
       subscriptionLost: () => events.push('lost'),
       subscriptionRestored: () => events.push('restored'),
-      error: (e) => events.push(`error:${(e as StoreUnavailableError).code}`),
+      error: (e) => events.push(`error:${String((e as { code?: unknown }).code)}`),
     });
   });
   after(async () => {
@@ -718,7 +720,7 @@ describe('redis store: F4 (no hang, no replay)', () => {
 
     await sleep(250); // long enough for a few refused reconnects
     await server.restart();
-    await eventually(async () => (await store.set('f4:after', b('2'))) === true, 3000);
+    await eventually(async () => await store.set('f4:after', b('2')), 3000);
     assert.deepEqual(await store.get('f4:after'), b('2'));
     assert.equal(await store.get('f4:written-while-down'), null, 'a write that failed while down never runs later');
     assert.equal(await store.get('f4:ctr'), null);
@@ -781,8 +783,8 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
   });
@@ -809,6 +811,7 @@ describe('redis store: cluster', () => {
     store = createRedisStore({ cluster: { nodes: [{ host: nodes[0]!.host, port: nodes[0]!.port }] } }, { commandTimeoutMs: 1000 });
   });
   after(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
     await store?.close();
     await Promise.all(nodes.map((n) => n.stop()));
   });
@@ -836,7 +839,7 @@ describe('redis store: cluster', () => {
     const keys = Array.from({ length: 120 }, (_, i) => `sc:{${i}}k`);
     await store.setMany(keys.map((k) => [k, b('v'), null] as const));
     const perNode = await Promise.all(nodes.map(async (n) => Number((await n.cli('DBSIZE')).trim())));
-    assert.ok(perNode.filter((c) => c > 0).length === 3, `keys on every node: ${perNode}`);
+    assert.ok(perNode.filter((c) => c > 0).length === 3, `keys on every node: ${perNode.join(',')}`);
     const seen = new Set<string>();
     for await (const batch of store.scan('sc:*', 10)) for (const k of batch) seen.add(k);
     assert.deepEqual([...seen].sort(), [...keys].sort());
@@ -850,7 +853,7 @@ describe('redis store: cluster', () => {
       assert.deepEqual(await store.eval(s, [k], []), b(`v${i}`));
       assert.equal(await store.incrBy(`ctr:{${i}}`, 2, 5000), 2);
       await store.hset(`h:{${i}}`, 'f', b('x'), 5000);
-      assert.ok(((await store.ttl(`h:{${i}}`)) as number) > 4000);
+      assert.ok((await store.ttl(`h:{${i}}`))! > 4000);
     }
   });
 
