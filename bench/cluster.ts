@@ -58,7 +58,7 @@ try {
     ['wake-up message (baseline: PUBLISH; larder: SPUBLISH)', publishers],
   ] as const) {
     for (const c of [1, 64]) {
-      const r = await compare(systems as System[], c, { rounds, durationMs });
+      const r = await compare(systems, c, { rounds, durationMs });
       const [base, ours] = [r.get('raw')!, r.get('larder')!];
       rows.push([label, String(c), fmt(base), fmt(ours), `${(ours / base).toFixed(2)}×`]);
     }

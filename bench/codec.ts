@@ -50,8 +50,8 @@ const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
 const systems: Sys[] = [
   { name: 'larder', encode: (v) => encodeValue(v, MAX), decode: (b) => decodeValue(b) },
-  { name: 'msgpackr', encode: (v) => packr.pack(v), decode: (b) => unpackr.unpack(b) },
-  { name: 'JSON', encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse((b as Buffer).toString()) },
+  { name: 'msgpackr', encode: (v) => packr.pack(v), decode: (b) => unpackr.unpack(b) as unknown },
+  { name: 'JSON', encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse((b as Buffer).toString()) as unknown },
 ];
 
 let sink = 0;

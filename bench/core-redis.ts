@@ -40,7 +40,7 @@ console.log(`# command: node --conditions=larder-source --import tsx bench/core-
 const rows = [['scenario', 'concurrency', 'raw ioredis ops/s', 'larder ops/s', 'larder / raw']];
 for (const [label, systems] of [['getValue hit', readers], ['setValue', writers]] as const) {
   for (const c of [1, 64]) {
-    const r = await compare(systems as System[], c, { rounds, durationMs });
+    const r = await compare(systems, c, { rounds, durationMs });
     const [rawOps, larderOps] = [r.get(systems[0]!.name)!, r.get(systems[1]!.name)!];
     rows.push([label, String(c), fmt(rawOps), fmt(larderOps), `${(larderOps / rawOps).toFixed(2)}×`]);
   }

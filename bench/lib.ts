@@ -70,7 +70,9 @@ export function machine(): string {
   let redis = 'unknown';
   try {
     redis = execFileSync('redis-server', ['--version']).toString().trim().split(' ').slice(0, 3).join(' ');
-  } catch {}
+  } catch {
+    // no redis-server on PATH: the line says 'unknown'
+  }
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   return `node ${process.version}, ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${redis}`;
 }

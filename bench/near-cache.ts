@@ -181,8 +181,8 @@ console.log(`# command: node --expose-gc --conditions=larder-source --import tsx
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`--mem=${kind} exited ${code}`))));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as { perEntry: number; kept: number }) : reject(new Error(`--mem=${kind} exited ${code}`))));
     });
   const map = await measureIn('map');
   const frozen = await measureIn('frozen-map');

@@ -42,7 +42,7 @@ try {
     env: { ...process.env, LARDER_BENCH_URL: server.url },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => String((await lines.next()).value);
   await next(); // ready
   // The watcher's subscription to the clear channel becomes active shortly after its first call.
@@ -57,7 +57,7 @@ try {
     await inA.clearCache();
     x3.push(Number(BigInt(await next()) - t0) / 1e6);
   }
-  child.stdin!.end();
+  child.stdin.end();
 
   // N2: B keeps the key near; A writes it; B hears of it.
   const n2: number[] = [];

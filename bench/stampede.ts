@@ -59,7 +59,7 @@ try {
       await Promise.all(children.map((c) => c.next()));
       for (const c of children) c.proc.send({ type: 'go' });
       const done = await Promise.all(children.map((c) => c.next<Done>()));
-      await Promise.all(children.map((c) => (c.proc.exitCode === null ? new Promise((r) => c.proc.once('exit', r)) : null)));
+      await Promise.all(children.map((c) => (c.proc.exitCode === null ? new Promise((r) => c.proc.once('exit', r)) : Promise.resolve())));
       results.get(system)!.push({
         runs: done.reduce((n, d) => n + d.runs, 0),
         errors: done.reduce((n, d) => n + d.errors, 0),

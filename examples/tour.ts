@@ -117,7 +117,7 @@ await cache.runInContext({ namespace: 'acme.example.com', user: 'alice@acme.com'
   for (let i = 0; i < 5; i++) area(120.0, 23);
   area(120, 23);
   cache.local.set('started', Date.now());
-  show('6 calls in one request (120.0 and 120 are one key)', `ran ${areaCalls}×, cache.local has ${[...cache.local.keys()]}`);
+  show('6 calls in one request (120.0 and 120 are one key)', `ran ${areaCalls}×, cache.local has ${[...cache.local.keys()].join(',')}`);
 });
 let configLoads = 0;
 const siteConfig = cache.processCached(async function siteConfig() {
@@ -163,7 +163,7 @@ section('Locks with fencing tokens');
 show('withLock after the block released it', await cache.withLock('process_payroll', (l) => `token ${l.fencingToken}`));
 try {
   const held = await cache.lock('inventory_sync');
-  await cache.lock('inventory_sync', { waitMs: 50 }).catch((err) => show('a second lock waits 50 ms, then', (err as Error).name));
+  await cache.lock('inventory_sync', { waitMs: 50 }).catch((err: unknown) => show('a second lock waits 50 ms, then', (err as Error).name));
   await held.release();
 } catch (err) {
   show('unexpected', err);

@@ -5,6 +5,12 @@ import { readdirSync, readFileSync, statSync, mkdtempSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
+/**
+ * The test files under `path` (a file or a directory), appended to `out`.
+ * @param {string} path
+ * @param {string[]} out
+ * @returns {string[]}
+ */
 function collect(path, out) {
   const st = statSync(path);
   if (st.isDirectory()) {

@@ -32,8 +32,8 @@ export interface CacheAdapter extends SystemInfo {
    * Synchronous forms: only the plain `Map` bound has them. A scenario measures them in a tight
    * loop instead of awaiting, since the point of that bound is "no async API at all".
    */
-  getSync?(key: string): unknown;
-  setSync?(key: string, value: unknown): void;
+  getSync?: (key: string) => unknown;
+  setSync?: (key: string, value: unknown) => void;
   /** Bulk prefill, each system's own bulk write where it has one. Not measured. */
   fill(entries: Array<[string, unknown]>): Promise<void>;
   /** Get-or-compute with the system's stampede protection; absent: the system does not offer it. */

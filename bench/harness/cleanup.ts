@@ -3,7 +3,8 @@
  * down on every way out: normal end, an error, Ctrl-C, SIGTERM. A benchmark that leaves a
  * redis-server behind on a shared machine skews the next person's run.
  */
-type Cleanup = () => Promise<unknown> | unknown;
+/** May return a promise: cleanUp awaits it. */
+type Cleanup = () => unknown;
 
 const cleanups = new Set<Cleanup>();
 

@@ -5,8 +5,7 @@
  * (`npm run bench -- --render`) without measuring again. Texts quote the run's own figures where
  * they depend on them; probe figures are quoted as what one probe run measured.
  */
-import type { Stored } from './report.js';
-import type { Summary } from './scenario.js';
+import type { Result, Summary } from './scenario.js';
 
 /** "24.5k ops/s" → 24500, "3.70M" → 3.7e6, "2.59 ms" → 2.59. */
 function figure(s: string): number {
@@ -16,14 +15,14 @@ function figure(s: string): number {
 }
 
 /** The cell of the row whose first cell starts with `row`, in column `col`, of any table of `r`. */
-function cell(r: Stored, row: string, col: number): string | undefined {
+function cell(r: Result, row: string, col: number): string | undefined {
   for (const t of r.tables) for (const x of t.rows) if (x[0]!.startsWith(row)) return x[col];
   return undefined;
 }
 
 const ns = (opsPerSec: number) => `${(1e9 / opsPerSec).toFixed(0)} ns`;
 
-export function explain(s: Summary, r: Stored): string | undefined {
+export function explain(s: Summary, r: Result): string | undefined {
   const larder = figure(s.larder);
   const peer = figure(s.peer);
   const name = s.scenario;
@@ -101,7 +100,7 @@ export function explain(s: Summary, r: Stored): string | undefined {
   return undefined;
 }
 /** Notes added under a scenario's tables at render time. */
-export function notes(r: Stored): string[] {
+export function notes(r: Result): string[] {
   if (r.id === 'pattern-delete') {
     return [
       'Both sides send the same commands: 1,000 SCANs (COUNT 1000) and one UNLINK per batch that found keys (server counters, ' +

@@ -36,7 +36,7 @@ export async function describeRedis(server: RedisServer): Promise<RedisDescripti
       ['allocator', field('mem_allocator')],
     ];
     for (const name of SETTINGS) {
-      const r = (await c.config('GET', name)) as string[];
+      const r = await c.config('GET', name);
       config.push([name, r[1] === '' ? '""' : (r[1] ?? '?')]);
     }
     return { version: field('redis_version'), config };

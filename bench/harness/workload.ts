@@ -91,6 +91,6 @@ function randomText(length: number): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
   const random = rng(99);
   let s = '';
-  for (let i = 0; i < length; i++) s += alphabet[Math.floor(random() * 64)];
+  for (let i = 0; i < length; i++) s += alphabet[Math.floor(random() * 64)]!;
   return s;
 }

@@ -41,5 +41,6 @@ const memo = storesFor();
 memoSuite('redis cluster', { makeStore: memo.make, close: memo.close });
 
 after(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await cluster?.stop();
 });

@@ -118,8 +118,8 @@ describe('redis sentinel: fail-over', () => {
         keys.map((k) =>
           cache.setValue(k, 2).then(
             () => true,
-            (e: { code?: string }) => {
-              seen.add(e.code ?? String(e));
+            (e: unknown) => {
+              seen.add((e as { code?: string }).code ?? String(e));
               return false;
             },
           ),
@@ -155,5 +155,6 @@ describe('redis sentinel: fail-over', () => {
 });
 
 after(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await group?.stop();
 });

@@ -22,8 +22,8 @@ function deaf(store: Store, counter: { evals: number; at: number[] }): Store {
           return target.eval(...args);
         };
       }
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v.bind(target) as unknown) : v;
     },
   });
 }

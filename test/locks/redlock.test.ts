@@ -44,7 +44,7 @@ function cli(port: number, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn('redis-cli', ['-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
     p.on('close', () => resolve(out));
   });

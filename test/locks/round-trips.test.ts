@@ -8,15 +8,17 @@ import { createCache, type Cache } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 let server: RedisServer;
-let monitor: Redis;
+let monitor: Redis | undefined;
 let cache: Cache;
 before(async () => {
   server = await startRedis();
   cache = createCache({ store: server.url, namespace: 'rt' });
 });
 after(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await cache?.close();
   monitor?.disconnect();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await server?.stop();
 });
 
@@ -27,7 +29,10 @@ async function sent(fn: () => Promise<unknown>): Promise<string[]> {
   const marker = `rt-marker-${Math.random()}`;
   const done = new Promise<void>((resolve) =>
     m.on('monitor', (_time: string, args: string[], source: string) => {
-      if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) return resolve();
+      if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) {
+        resolve();
+        return;
+      }
       if (source !== 'lua') seen.push(args[0]!.toLowerCase());
     }),
   );

@@ -236,8 +236,8 @@ export function lockSuite(cfg: Config) {
               return target.subscribe(...args);
             };
           }
-          const v = Reflect.get(target, prop, receiver);
-          return typeof v === 'function' ? v.bind(target) : v;
+          const v: unknown = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? (v.bind(target) as unknown) : v;
         },
       });
       const c = createCache({ store: counting });
@@ -273,7 +273,7 @@ export function lockSuite(cfg: Config) {
         let c = make();
         chaos.mode = 'fail';
         await assert.rejects(c.lock(name), StoreUnavailableError);
-        assert.equal(await c.tryLock(name).catch((e) => e.constructor), StoreUnavailableError);
+        assert.equal(await c.tryLock(name).catch((e: unknown) => (e as Error).constructor), StoreUnavailableError);
         await assert.rejects(c.readWriteLock(name).write(), StoreUnavailableError);
         await assert.rejects(c.semaphore(name, { permits: 2 }).acquire(), StoreUnavailableError);
         await c.close();
@@ -335,7 +335,7 @@ export function lockSuite(cfg: Config) {
       await assert.rejects(async () => rw.write({ waitTimeoutMs: 100 } as Record<string, unknown>), TypeError);
       await assert.rejects(async () => sem.acquire(asked), /not to a semaphore/);
       await assert.rejects(async () => sem.tryAcquire(asked), TypeError);
-      assert.equal(await rw.write({ waitMs: 0 }).then((l) => l.release()), undefined, 'nothing was left taken');
+      assert.equal(await rw.write({ waitMs: 0 }).then((l): Promise<unknown> => l.release()), undefined, 'nothing was left taken');
     });
 
     test('LK8: read locks overlap, a write lock excludes readers and writers', async () => {

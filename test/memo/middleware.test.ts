@@ -78,8 +78,8 @@ async function slowPost(base: string, site: string, id: number): Promise<Record<
       { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'x-site': site, 'x-user': `u${id}`, 'x-id': String(id), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
       (res) => {
         let raw = '';
-        res.on('data', (d) => (raw += d));
-        res.on('end', () => (res.statusCode === 200 ? resolvePost(JSON.parse(raw)) : reject(new Error(`${res.statusCode} ${raw}`))));
+        res.on('data', (d: Buffer) => (raw += d.toString()));
+        res.on('end', () => (res.statusCode === 200 ? resolvePost(JSON.parse(raw) as Record<string, unknown>) : reject(new Error(`${res.statusCode} ${raw}`))));
       },
     );
     req.on('error', reject);
@@ -129,9 +129,9 @@ describe('middleware (X1, X2) with real servers', () => {
   it('X1/X2: Node http — mw(req, res, next) gives each request its own context', async () => {
     const mw = cache.middleware({ resolve });
     const server = http.createServer((req: IncomingMessage, res: ServerResponse) =>
-      mw(req, res, async () => {
+      void mw(req, res, async () => {
         let raw = '';
-        for await (const chunk of req) raw += chunk;
+        for await (const chunk of req) raw += (chunk as Buffer).toString();
         const out = await work(req.headers['x-id'] as string, raw ? JSON.parse(raw) : undefined);
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(out));
@@ -215,7 +215,7 @@ describe('middleware (X1, X2) with real servers', () => {
         throw new Error('no such site');
       },
     });
-    const server = http.createServer((req, res) => failing(req, res));
+    const server = http.createServer((req, res) => void failing(req, res));
     const running = await listen(server);
     try {
       assert.equal((await fetch(running.url)).status, 500);

@@ -63,7 +63,9 @@ describe('process caches across real processes (X3)', () => {
     b = new Child(server.url, 'x3-site');
   });
   after(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
     await Promise.all([a?.stop(), b?.stop()]);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
     await server?.stop();
   });
 

@@ -77,6 +77,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
   });
   after(async () => {
     await Promise.all(opened.map((c) => c.close()));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
     await db?.close();
     await env.close();
   });
@@ -87,7 +88,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
       await db.query('INSERT INTO docs (doctype, name, data) VALUES ($1, $2, $3)', [dt, name, JSON.stringify(data)]);
     }
   };
-  type Row = { data: Record<string, unknown>; modified: Date };
+  interface Row { data: Record<string, unknown>; modified: Date }
   const loadFrom = (conn: Pick<PGlite, 'query'>) => async (doctype: string, name: string) => {
     const r = await conn.query<Row>('SELECT data, modified FROM docs WHERE doctype = $1 AND name = $2', [doctype, name]);
     const row = r.rows[0];
@@ -114,7 +115,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
       it('M1: plain objects are compared by value, key order irrelevant; positional and named arguments are distinct (Frappe)', async () => {
         const cache = make();
         let calls = 0;
-        const f = cache.memoize(async (...args: unknown[]) => ++calls, { name: 'named' });
+        const f = cache.memoize(async (..._args: unknown[]) => ++calls, { name: 'named' });
         const a = await f({ item: 'X', qty: 2, nested: { b: 1, a: [1, { y: 2, x: 1 }] } });
         const b = await f({ nested: { a: [1, { x: 1, y: 2 }], b: 1 }, qty: 2, item: 'X' });
         assert.equal(a, b);
@@ -131,7 +132,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
 
       it('M1: the key is the name plus a stable digest, the same in every process and run', async () => {
         const cache = make();
-        const f = cache.memoize(async (code: string, opts: object) => code, { name: 'rate' });
+        const f = cache.memoize(async (code: string, _opts: object) => code, { name: 'rate' });
         await f('ITEM-1', { list: 'Standard', qty: 1 });
         const digest = argumentDigest(['ITEM-1', { qty: 1, list: 'Standard' }]);
         // A golden value: if this changes, every deployed memo key changes with it.
@@ -443,7 +444,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
           assert.equal(calls, 2);
         });
         // A new context starts empty; outside a context it calls through every time.
-        await cache.runInContext({}, () => area(120, 23));
+        cache.runInContext({}, () => area(120, 23));
         assert.equal(calls, 3);
         area(120, 23);
         area(120, 23);
@@ -585,7 +586,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         const second = await docs.getCachedDoc(dt, 'ITEM-1');
         assert.ok(first.modified instanceof Date);
         assert.notEqual(first.modified, second.modified);
-        (first.modified as Date).setTime(0);
+        first.modified.setTime(0);
         assert.notEqual((second.modified as Date).getTime(), 0);
         assert.notEqual(((await docs.getCachedDoc(dt, 'ITEM-1')).modified as Date).getTime(), 0);
         // Maps, Sets and bytes from the loader come back as fresh copies too.
@@ -593,7 +594,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
           load: async () => ({ tags: new Set(['a']), rates: new Map([['EUR', { rate: 1 }]]), blob: new Uint8Array([1, 2]) }),
         });
         const r1 = await rich.getCachedDoc('Rich', 'r');
-        (r1.tags as Set<string>).add('b');
+        r1.tags.add('b');
         (r1.blob as Uint8Array)[0] = 9;
         assert.ok(Object.isFrozen((r1.rates as Map<string, object>).get('EUR')));
         const r2 = await rich.getCachedDoc('Rich', 'r');
@@ -785,8 +786,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         const cache = make();
         const dt = `Item${freshNamespace()}`;
         await seed([[dt, 'ITEM-1', { rev: 1 }]]);
-        let loads = 0;
-        const docs = cache.documents({ load: (d, n) => (loads++, loadFrom(db)(d, n)) });
+        const docs = cache.documents({ load: (d, n) => loadFrom(db)(d, n) });
         assert.equal((await docs.getCachedDoc(dt, 'ITEM-1')).rev, 1);
         const invalidations: unknown[] = [];
         cache.on('invalidate', (e) => invalidations.push(e));
@@ -795,7 +795,7 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         const tx: Promise<unknown> = db.transaction(async (t) => {
           await t.query(`UPDATE docs SET data = '{"rev": 2}' WHERE doctype = $1`, [dt]);
           await docs.clearDocumentCache(dt, 'ITEM-1', { after: tx });
-          const inside = cache.documents({ load: (d, n) => (loads++, loadFrom(t)(d, n)) });
+          const inside = cache.documents({ load: (d, n) => loadFrom(t)(d, n) });
           assert.equal((await inside.getCachedDoc(dt, 'ITEM-1')).rev, 2);
           await mayCommit;
         });

@@ -22,6 +22,7 @@ before(async () => {
 });
 after(async () => {
   for (const c of open) await c.close().catch(() => {});
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await cluster?.stop();
 });
 

@@ -12,7 +12,7 @@ import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 class Raw {
   readonly sock: Socket;
   private buf = '';
-  private waiters: (() => void)[] = [];
+  private waiters: Array<() => void> = [];
   error: (Error & { code?: string }) | undefined;
   closed = false;
   readonly ready: Promise<void>;

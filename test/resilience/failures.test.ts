@@ -23,7 +23,7 @@ describe('F2: circuit breaker', () => {
     assert.equal(cache.core.guard.breakerState, 'open');
     const before = store.totalCalls();
     const t0 = performance.now();
-    await assert.rejects(cache.getValue('k'), (e: unknown) => e instanceof StoreUnavailableError && /circuit breaker/.test(e.message));
+    await assert.rejects(cache.getValue('k'), (e: unknown) => e instanceof StoreUnavailableError && e.message.includes('circuit breaker'));
     assert.ok(performance.now() - t0 < 20, 'fails fast, without waiting for the timeout');
     assert.equal(store.totalCalls(), before, 'the store was not called');
     clock.t += 1000;

@@ -20,6 +20,7 @@ before(async () => {
   cluster = await startCluster();
 });
 after(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- before() may have thrown before assigning it
   await Promise.all([server?.stop(), cluster?.stop()]);
 });
 

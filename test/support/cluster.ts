@@ -71,8 +71,8 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<st
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     p.on('error', reject);
     p.on('exit', (code, signal) => {
@@ -177,7 +177,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       c.on('error', () => {});
       clients.set(server.port, c);
     }
-    const reply = (await c.call(args[0]!, ...args.slice(1))) as unknown;
+    const reply = await c.call(args[0]!, ...args.slice(1));
     return Array.isArray(reply) ? reply.map((r) => (Array.isArray(r) ? '' : String(r))).join('\n') : String(reply);
   };
 
@@ -295,7 +295,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<RedisClus
       const t = await topology();
       const src = await cluster.ownerOf(slot);
       const dst = t.find((n) => n.port === to.port);
-      if (dst === undefined || dst.role !== 'master') throw new Error(`server ${to.port} is not a master`);
+      if (dst?.role !== 'master') throw new Error(`server ${to.port} is not a master`);
       if (src.id === dst.id) return;
       await to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', src.id);
       await src.server.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dst.id);

@@ -54,7 +54,7 @@ export interface FaultProxy {
 
 /** One direction of one connection: delivers chunks in order, each not before its due time. */
 class Lane {
-  private readonly queue: { due: number; chunk: Buffer }[] = [];
+  private readonly queue: Array<{ due: number; chunk: Buffer }> = [];
   private timer: NodeJS.Timeout | undefined;
   private lastDue = 0;
 
@@ -113,7 +113,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   let mode: FaultMode = opts.mode ?? 'pass';
   let latencyMs = opts.latencyMs ?? 50;
   let holdPred: ((chunk: Buffer) => boolean) | null = null;
-  let heldWaiters: (() => void)[] = [];
+  let heldWaiters: Array<() => void> = [];
   const links = new Set<Link>();
 
   const flowing = () => mode === 'pass' || mode === 'latency';
@@ -140,7 +140,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     link.server = server;
     server.setNoDelay(true);
     server.on('data', (chunk: Buffer) => {
-      if (!link.holding && holdPred !== null && holdPred(chunk)) {
+      if (!link.holding && holdPred?.(chunk)) {
         link.holding = true;
         const w = heldWaiters;
         heldWaiters = [];

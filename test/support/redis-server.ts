@@ -119,7 +119,7 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
         const auth = opts.password === undefined ? [] : ['-a', opts.password, '--no-auth-warning'];
         const p = spawn('redis-cli', ['-p', String(port), ...auth, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
-        p.stdout.on('data', (d) => (out += d));
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
         p.on('error', reject);
         p.on('exit', () => resolve(out));
       });

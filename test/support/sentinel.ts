@@ -84,7 +84,7 @@ function cliAt(port: number, password: string, args: string[]): Promise<string> 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
     p.on('exit', () => resolve(out));
   });
@@ -116,7 +116,7 @@ async function startSentinel(
     ].join('\n'),
   );
   const child = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
+  child.stderr.resume();
   liveSentinels.add(child);
   child.once('exit', () => liveSentinels.delete(child));
   await until(`sentinel on ${port} starts`, 5000, async () => {

@@ -149,7 +149,7 @@ test('C1: Dates round-trip, an invalid Date included', () => {
 test('C1: Buffer decodes as a Buffer and Uint8Array as a plain Uint8Array', () => {
   const b = roundTrip(Buffer.from('hello'));
   assert.ok(Buffer.isBuffer(b));
-  assert.equal((b as Buffer).toString(), 'hello');
+  assert.equal(b.toString(), 'hello');
   const u = roundTrip(new Uint8Array([1, 2, 255]));
   assert.equal(Object.getPrototypeOf(u), Uint8Array.prototype);
   assert.deepEqual([...(u as Uint8Array)], [1, 2, 255]);
@@ -386,7 +386,7 @@ test('C3: an unknown format version is a DecodeError', () => {
   for (const v of [0, 2, 255]) {
     const c = Buffer.from(b);
     c[1] = v;
-    assert.throws(() => decodeValue(c), (e: unknown) => e instanceof DecodeError && /version/.test(e.message) && e.code === 'E_DECODE');
+    assert.throws(() => decodeValue(c), (e: unknown) => e instanceof DecodeError && e.message.includes('version') && e.code === 'E_DECODE');
   }
 });
 
@@ -501,7 +501,7 @@ test('C3: fuzz: mutated and truncated encodings decode to something or throw Dec
 
 test('C3: incr counters (ASCII decimal integers) read back as numbers', () => {
   const cases: Array<[string, number]> = [['0', 0], ['42', 42], ['-7', -7], ['9007199254740991', 2 ** 53 - 1],
-    ['-9223372036854775808', -9223372036854775808], ['18446744073709551615', 18446744073709551615]];
+    ['-9223372036854775808', -9223372036854775808], ['18446744073709551615', 2 ** 64]]; // 2 ** 64: the double nearest 18446744073709551615
   for (const [s, n] of cases) {
     assert.ok(isIntegerCounter(Buffer.from(s)), s);
     assert.equal(decodeValue(Buffer.from(s)), n);
@@ -522,7 +522,7 @@ test('C5: a value whose encoding passes maxBytes is a ValueError; one at the lim
   const v = { s: 'x'.repeat(1000) };
   const size = encodeValue(v, MAX).length;
   assert.equal(encodeValue(v, size).length, size);
-  assert.throws(() => encodeValue(v, size - 1), (e: unknown) => e instanceof ValueError && e.code === 'E_VALUE' && /limit/.test(e.message));
+  assert.throws(() => encodeValue(v, size - 1), (e: unknown) => e instanceof ValueError && (e.code as string) === 'E_VALUE' && e.message.includes('limit'));
   assert.throws(() => encodeValue(1234567, 3), ValueError);
   assert.throws(() => encodeValue('', 1), ValueError);
 });
@@ -545,15 +545,15 @@ test('C6: ValueError is a TypeError with code E_VALUE; DecodeError carries E_DEC
   } catch (e) {
     assert.ok(e instanceof TypeError);
     assert.ok(e instanceof ValueError);
-    assert.equal((e as ValueError).code, 'E_VALUE');
-    assert.equal((e as ValueError).name, 'ValueError');
+    assert.equal(e.code, 'E_VALUE');
+    assert.equal(e.name, 'ValueError');
   }
   try {
     decodeValue(Buffer.from([CODEC_MAGIC, 9]));
     assert.fail('no throw');
   } catch (e) {
     assert.ok(e instanceof DecodeError);
-    assert.equal((e as DecodeError).code, 'E_DECODE');
+    assert.equal(e.code, 'E_DECODE');
   }
 });
 

@@ -122,7 +122,7 @@ export const rawHandoff: LockSystem = {
               set!.delete(done);
               resolve();
             }
-            set!.add(done);
+            set.add(done);
           });
         }
       },

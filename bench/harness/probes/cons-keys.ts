@@ -50,4 +50,4 @@ const fill = async () => {
 };
 const b0 = bytes();
 await fill();
-console.log(`${kind!.padEnd(16)} ${((bytes() - b0) / N).toFixed(0)} bytes / entry${keep.length > 0 ? '' : ''}`);
+console.log(`${kind.padEnd(16)} ${((bytes() - b0) / N).toFixed(0)} bytes / entry${keep.length > 0 ? '' : ''}`);

@@ -26,7 +26,7 @@ try {
   const systems: Array<[string, (i: number) => Promise<unknown>]> = [
     ['raw ioredis SET', (i) => raw.set(`r:${i & 1023}`, defaultCodec.encode(v), 'EX', 3600)],
     ['ioredis auto-pipelining SET', (i) => auto.set(`a:${i & 1023}`, defaultCodec.encode(v), 'EX', 3600)],
-    ['node-redis 5 SET', (i) => nr.set(`n:${i & 1023}`, defaultCodec.encode(v), { EX: 3600 })],
+    ['node-redis 5 SET', (i) => nr.set(`n:${i & 1023}`, defaultCodec.encode(v), { expiration: { type: 'EX', value: 3600 } })],
     ['larder setValue', (i) => cache.setValue(`item:${i & 1023}`, v, { expiresInSec: 3600 }).then(() => true)],
   ];
   const out = new Map<string, number[]>(systems.map(([n]) => [n, []]));
