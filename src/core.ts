@@ -10,6 +10,7 @@
  *    first (near/near-store.ts), so no write path can leave a stale copy behind.
  */
 import type { Clock } from './clock.js';
+import { entryExpiry, isEntry, readEntry } from './codec/entry.js';
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec/index.js';
 import { DecodeError, ValueError } from './errors.js';
 import { Stampede } from './flight/stampede.js';
@@ -23,9 +24,7 @@ import { StoreGuard } from './policy/guard.js';
 import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
-import type { Store, TtlMs } from './stores/store.js';
-import { entryExpiry, isEntry, readEntry } from './values/entry.js';
-import { compareAndDelete } from './values/scripts.js';
+import type { Script, Store, TtlMs } from './stores/store.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -168,7 +167,7 @@ export class CacheCore {
    * the stored value is removed if it still holds the same bytes.
    *
    * Also a miss: a key whose delete is pending (F3: never serve what an invalidation that failed
-   * meant to remove; the retry is kicked off), and an entry with metadata (values/entry.ts) past
+   * meant to remove; the retry is kicked off), and an entry with metadata (codec/entry.ts) past
    * its logical expiry, unless `stale` (S7: only the caller who asked for stale data gets it).
    */
   decode(bytes: Buffer, physical: string | null, key: string, stale = false): unknown {
@@ -274,3 +273,26 @@ function decodeCustom(codec: Codec, bytes: Buffer): unknown {
     throw new DecodeError('the custom codec could not decode a stored value', { cause });
   }
 }
+
+/**
+ * Deletes a key only if it still holds the given bytes (C3: a value that failed to decode is
+ * removed, unless someone has written a new one since).
+ *   KEYS[1]  the key
+ *   ARGV[1]  the bytes read
+ *   reply    1 if deleted, 0 otherwise
+ */
+const compareAndDelete: Script = {
+  name: 'compare-and-delete',
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`,
+  local(data, keys, args) {
+    const key = keys[0]!;
+    const current = data.get(key);
+    const expected = args[0];
+    if (current !== null && Buffer.isBuffer(expected) && current.equals(expected)) return data.del(key) ? 1 : 0;
+    return 0;
+  },
+};

@@ -20,7 +20,7 @@ import type { Load } from '../flight/stampede.js';
 import { NEAR_MISS, type NearCache, type Ticket } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
 import type { TtlMs } from '../stores/store.js';
-import { isEntry, writeEntry } from './entry.js';
+import { isEntry, writeEntry } from '../codec/entry.js';
 import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
 import { fillAndRelease, setAndTrack } from './scripts.js';
 

@@ -21,7 +21,7 @@
  */
 import type { CacheCore } from '../core.js';
 import { ClosedError, ValueError } from '../errors.js';
-import { readEntry, xfetchDue } from './entry.js';
+import { readEntry, xfetchDue } from '../codec/entry.js';
 import type { Load } from '../flight/stampede.js';
 
 export interface StaleOptions {

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCache, StoreUnavailableError, type Cache, type Store } from '../../src/index.js';
-import { readEntry, writeEntry, xfetchDue } from '../../src/values/entry.js';
+import { readEntry, writeEntry, xfetchDue } from '../../src/codec/entry.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { chaosStore } from '../support/chaos-store.js';
 
