@@ -3,51 +3,21 @@
  * option throws a TypeError naming it, before anything connects.
  */
 
-import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { DEFAULTS } from './defaults.js';
 import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
 import { clockWithNow, systemClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
+import type { NearCacheOptions } from './near/near-cache.js';
 import type { MemoryLimits } from './stores/memory/index.js';
+import type { RedisStoreSpec, SentinelSpec } from './stores/redis/index.js';
 import type { Store } from './stores/store.js';
 
-export type { MemoryLimits };
+export type { MemoryLimits, NearCacheOptions, SentinelSpec };
 
-export interface SentinelSpec {
-  sentinels: Array<Partial<SentinelAddress>>;
-  /** The master group name the sentinels monitor. */
-  name: string;
-  /** Password of the Redis servers. */
-  password?: string;
-  username?: string;
-  /** Password of the sentinels themselves, when they require one. */
-  sentinelPassword?: string;
-  sentinelUsername?: string;
-  db?: number;
-  /** Any other ioredis option for the connections. */
-  options?: RedisOptions;
-}
+/** Where data lives (SPEC §0 `store`). A Redis spec: see stores/redis/connect.ts. */
+export type StoreSpec = 'memory' | RedisStoreSpec | Store;
 
-export type StoreSpec =
-  | 'memory'
-  | string
-  | { redis: RedisOptions }
-  | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
-  | { sentinel: SentinelSpec }
-  /** An existing ioredis client: duplicated with larder's connection options, never changed or closed. */
-  | Redis
-  | Cluster
-  | Store;
-
-export interface NearCacheOptions {
-  /** Hard bound on entries kept in process memory (N4). */
-  maxEntries: number;
-  /** Optional hard bound on the approximate bytes those entries hold. */
-  maxBytes?: number;
-  /** How long an entry is trusted without a store round trip; absent: until invalidated. */
-  ttlSec?: number;
-}
 
 
 export interface CacheOptions {

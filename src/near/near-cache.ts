@@ -78,10 +78,18 @@ export interface Ticket {
   readonly epoch: number;
 }
 
+/** The `nearCache` option (SPEC §0, N4). */
 export interface NearCacheOptions {
+  /** Hard bound on entries kept in process memory. */
   maxEntries: number;
+  /** Optional hard bound on the approximate bytes those entries hold. */
   maxBytes?: number;
+  /** How long an entry is trusted without a store round trip; absent: until invalidated. */
   ttlSec?: number;
+}
+
+/** What the core gives a near cache besides the option. */
+interface NearCacheConfig extends NearCacheOptions {
   now: () => number;
   /** Decodes stored bytes (for values kept as bytes). */
   decode: (bytes: Buffer) => unknown;
@@ -112,7 +120,7 @@ export class NearCache {
   #activeWaiters: (() => void)[] = [];
   #invalidationWaiters: (() => void)[] = [];
 
-  constructor(opts: NearCacheOptions) {
+  constructor(opts: NearCacheConfig) {
     this.#maxEntries = opts.maxEntries;
     this.#maxBytes = opts.maxBytes ?? Infinity;
     this.#ttlMs = opts.ttlSec === undefined ? 0 : Math.max(1, Math.round(opts.ttlSec * 1000));

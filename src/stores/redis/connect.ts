@@ -17,8 +17,16 @@ export type RedisKind = 'redis' | 'cluster' | 'sentinel';
  */
 export interface SentinelSpec extends Omit<RedisOptions, 'sentinels' | 'name'> {
   sentinels: Array<Partial<SentinelAddress>>;
-  /** The master group name. */
+  /** The master group name the sentinels monitor. */
   name: string;
+  /** Password of the Redis servers. */
+  password?: string;
+  username?: string;
+  /** Password of the sentinels themselves, when they require one. */
+  sentinelPassword?: string;
+  sentinelUsername?: string;
+  db?: number;
+  /** Any other ioredis option for the connections (a top-level one wins). */
   options?: RedisOptions;
 }
 
