@@ -169,7 +169,7 @@ export class Cache {
   }
 
   /** Reads several keys in one round trip per slot; misses are `undefined`. */
-  getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<(T | undefined)[]> {
+  getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 

@@ -58,8 +58,8 @@ export interface ClearDocumentOptions {
 /** What a cached doc looks like to its readers: frozen all the way down (D1). */
 export type Frozen<T> = T extends Date | Uint8Array | Map<unknown, unknown> | Set<unknown>
   ? T
-  : T extends (infer E)[]
-    ? readonly Frozen<E>[]
+  : T extends Array<infer E>
+    ? ReadonlyArray<Frozen<E>>
     : T extends object
       ? { readonly [K in keyof T]: Frozen<T[K]> }
       : T;
@@ -122,7 +122,7 @@ return v`,
 };
 
 function validateDoctype(doctype: unknown): asserts doctype is string {
-  validateKey(doctype, 'doctype' as 'key');
+  validateKey(doctype, 'doctype');
   // `::` separates doctype and name in keys; control characters would blur the epoch's name.
   if (doctype.includes('::') || /[\u0000-\u001f]/.test(doctype)) {
     throw new TypeError(`doctype must not contain "::" or control characters: ${JSON.stringify(doctype)}`);
@@ -254,7 +254,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedDoc<T extends object = D>(doctype: string, name?: string): Promise<Frozen<T>> {
     validateDoctype(doctype);
     const docName = name ?? doctype;
-    validateKey(docName, 'name' as 'key');
+    validateKey(docName, 'name');
     const keys = this.#keys(doctype, docName);
     const core = this.#port;
     const first = await this.#read(keys);
@@ -297,7 +297,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     if (!Array.isArray(list) || list.some((f) => typeof f !== 'string')) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
-      doc = (await this.getCachedDoc(doctype, name)) as Record<string, unknown>;
+      doc = await this.getCachedDoc(doctype, name);
     } catch (err) {
       if (err instanceof DocumentNotFoundError) return undefined;
       throw err;
@@ -313,9 +313,9 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
    */
   async clearDocumentCache(doctype: string, name?: string, opts?: ClearDocumentOptions): Promise<void> {
     validateDoctype(doctype);
-    if (name !== undefined) validateKey(name, 'name' as 'key');
+    if (name !== undefined) validateKey(name, 'name');
     const after = opts?.after;
-    if (after !== undefined && (after === null || typeof (after as PromiseLike<unknown>).then !== 'function')) {
+    if (after !== undefined && (after === null || typeof after.then !== 'function')) {
       throw new TypeError('after must be a promise');
     }
     // The namespace is fixed now: the second invalidation may run outside the caller's context.

@@ -115,7 +115,7 @@ function isHonoContext(a: unknown, b: unknown, c: unknown): a is HonoLikeContext
 }
 
 function registerFastify(instance: FastifyLike, resolve: Resolver): void {
-  instance.addHook('onRequest', ((request: NodeLikeRequest & { [RESOURCE]?: AsyncResource }, _reply: unknown, done: (err?: unknown) => void) => {
+  instance.addHook('onRequest', (request: NodeLikeRequest & { [RESOURCE]?: AsyncResource }, _reply: unknown, done: (err?: unknown) => void) => {
     withContext(
       resolve,
       nodeInfo(request),
@@ -128,12 +128,12 @@ function registerFastify(instance: FastifyLike, resolve: Resolver): void {
         }),
       (err) => done(err instanceof Error ? err : new Error(String(err))),
     );
-  }) as never);
-  instance.addHook('preValidation', ((request: { [RESOURCE]?: AsyncResource }, _reply: unknown, done: () => void) => {
+  });
+  instance.addHook('preValidation', (request: { [RESOURCE]?: AsyncResource }, _reply: unknown, done: () => void) => {
     const resource = request[RESOURCE];
     if (resource === undefined) done();
     else resource.runInAsyncScope(done, undefined);
-  }) as never);
+  });
 }
 
 export function createMiddleware(opts?: MiddlewareOptions): LarderMiddleware {

@@ -194,7 +194,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
 
   function makeHolder(pk: string, token: string, nodeTimeoutMs: number): LockHolder {
     /** Succeeds on a majority: true; refused by too many: false; too many unreachable: throws. */
-    const decide = (results: NodeResult<unknown>[], what: string): boolean => {
+    const decide = (results: Array<NodeResult<unknown>>, what: string): boolean => {
       const yes = results.filter((x) => x.ok && x.value === 1).length;
       if (yes >= quorum) return true;
       const unreachable = results.filter((x) => !x.ok).length;

@@ -90,7 +90,7 @@ function memoCall(
 function clearMemo(port: MemoPort, name: string, shared: boolean): Promise<number> {
   const prefix = `${name}/`;
   // The digest holds no `/`: a function named `a` never clears one named `a/b`.
-  return port.deleteEntries(prefix, shared, (n) => n.indexOf('/', prefix.length) < 0);
+  return port.deleteEntries(prefix, shared, (n) => !n.includes('/', prefix.length));
 }
 
 function checkMemoOptions(opts: MemoizeOptions | undefined, what: string): Required<Pick<MemoizeOptions, 'ttlSec'>> & MemoizeOptions {

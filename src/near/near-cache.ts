@@ -109,8 +109,8 @@ export class NearCache {
   /** The namespace physicalOf last found in #physical, and its map. */
   #lastNs: string | undefined;
   #lastKeys: Map<string, string> | undefined;
-  #activeWaiters: (() => void)[] = [];
-  #invalidationWaiters: (() => void)[] = [];
+  #activeWaiters: Array<() => void> = [];
+  #invalidationWaiters: Array<() => void> = [];
 
   constructor(opts: NearCacheOptions) {
     this.#maxEntries = opts.maxEntries;

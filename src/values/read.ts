@@ -244,7 +244,7 @@ function settle(near: NearCache, ticket: Ticket, value: unknown, bytes: Buffer |
 }
 
 /** Reads several keys in one round trip per slot; misses are `undefined`. */
-export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], opts: ScopeOptions | undefined): Promise<(T | undefined)[]> {
+export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], opts: ScopeOptions | undefined): Promise<Array<T | undefined>> {
   if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
   const { physical } = scope.keys(keys, opts);
   if (physical.length === 0) return [];
@@ -261,7 +261,7 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
   if (near !== null) core.stats.near.misses += missing.length;
   const tickets = near === null ? null : missing.map((i) => near.begin(physical[i]!));
   const wanted = missing.length === physical.length ? physical : missing.map((i) => physical[i]!);
-  let found: (Buffer | null)[] | null;
+  let found: Array<Buffer | null> | null;
   try {
     found = await core.guard.read('MGET', () => core.values.getMany(wanted), null);
   } catch (err) {

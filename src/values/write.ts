@@ -49,7 +49,7 @@ export async function setMany(core: CacheCore, scope: Scope, entries: Array<[str
   const ttlMs = core.ttlMs(opts?.expiresInSec);
   const keys = entries.map((e, i) => {
     if (!Array.isArray(e) || e.length !== 2) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
-    return e[0] as string;
+    return e[0];
   });
   const { physical } = scope.keys(keys, opts);
   const encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);

@@ -17,7 +17,7 @@ const NOT_CALLS = new Set(['monitor', 'echo', 'info', 'client', 'hello', 'ping',
 async function sent(servers: readonly RedisServer[], fn: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const clients: Redis[] = [];
-  const done: Promise<void>[] = [];
+  const done: Array<Promise<void>> = [];
   const marker = `rt-marker-${Math.random()}`;
   for (const s of servers) {
     const base = new Redis(s.url);

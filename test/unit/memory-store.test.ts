@@ -190,8 +190,7 @@ test('scan stops at the first key created after it began, so writers cannot make
   const { store } = fixture();
   for (let i = 0; i < 100; i++) await store.set(`k${i}`, b('v'));
   let n = 0;
-  for await (const batch of store.scan('k*', 10)) {
-    void batch;
+  for await (const _batch of store.scan('k*', 10)) {
     await store.set(`k${99 - n}`, b('overwritten'));
     await store.get(`k${n}`);
     await store.delete([`k${50 + n}`]);

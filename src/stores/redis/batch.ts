@@ -173,7 +173,7 @@ export class WriteBatch implements PendingWrites {
         let j = i;
         while (j < batch.length && plainSet(batch[j]!)) j++;
         if (j - i >= 2) {
-          const args: (string | Buffer)[] = [];
+          const args: Array<string | Buffer> = [];
           for (let k = i; k < j; k++) {
             args.push(batch[k]!.key, batch[k]!.value);
             commandOf[k] = commands;

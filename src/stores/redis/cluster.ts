@@ -265,7 +265,7 @@ export async function* scanNode(port: ExecPort, node: Redis, match: string, coun
 async function slotLayout(port: ExecPort, cluster: Cluster): Promise<string> {
   const lines = await Promise.all(
     cluster.nodes('master').map((node) =>
-      port.exec('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<unknown>).then((reply) => {
+      port.exec('CLUSTER NODES', () => node.call('CLUSTER', 'NODES')).then((reply) => {
         const text = Buffer.isBuffer(reply) ? reply.toString() : String(reply);
         const mine = text.split('\n').find((l) => l.includes('myself')) ?? '';
         const f = mine.trim().split(' ');

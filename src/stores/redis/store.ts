@@ -34,7 +34,7 @@ function pxArg(ttlMs: number, what = 'ttlMs'): number {
   return Math.ceil(ttlMs);
 }
 
-function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
+function checkPipeline(results: Array<[Error | null, unknown]> | null): unknown[] {
   if (results === null) throw new StoreUnavailableError('redis pipeline was aborted');
   return results.map(([err, value]) => {
     if (err) throw err;
@@ -91,9 +91,9 @@ export class RedisStore implements Store {
     return this.reads.get(key);
   }
 
-  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return this.conn.nothing([]);
-    const out: (Buffer | null)[] = new Array<Buffer | null>(keys.length).fill(null);
+    const out: Array<Buffer | null> = new Array<Buffer | null>(keys.length).fill(null);
     return this.conn.exec('MGET', () =>
       Promise.all(
         slotGroups(keys, this.isCluster).flatMap((group) =>
