@@ -24,7 +24,7 @@ import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Store, TtlMs } from './stores/store.js';
-import { entryExpiry, isEntry, readEntry } from './values/entry.js';
+import { entryExpiry, entryValue, isEntry } from './values/entry.js';
 import { compareAndDelete } from './values/scripts.js';
 
 export const MISS: unique symbol = Symbol('miss');
@@ -178,8 +178,8 @@ export class CacheCore {
     }
     let stored = bytes;
     if (isEntry(bytes)) {
-      if (!stale && this.options.now() >= entryExpiry(bytes)!) return MISS;
-      stored = readEntry(bytes)!.value;
+      if (!stale && this.options.now() >= entryExpiry(bytes)) return MISS;
+      stored = entryValue(bytes);
     }
     try {
       return this.#decode(stored);

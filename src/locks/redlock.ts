@@ -233,14 +233,18 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
 
 function pause(ms: number, signal: AbortSignal | undefined, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal === undefined) {
+      setTimeout(resolve, ms);
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(abortedError(signal!.reason, `waiting for lock ${JSON.stringify(name)}`));
+      reject(abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`));
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

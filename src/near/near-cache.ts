@@ -41,6 +41,8 @@ const ENTRY_OVERHEAD = 64;
 const HOT = 1;
 const BYTES = 2;
 const SIZE_SHIFT = 4;
+/** physicalOf's remembered map before any namespace was looked up: empty, never written. */
+const NO_KEYS: ReadonlyMap<string, string> = new Map();
 
 class NearEntry {
   /** The frozen value, or (flag BYTES) its encoded bytes. */
@@ -106,9 +108,9 @@ export class NearCache {
    * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
    */
   readonly #physical = new Map<string, Map<string, string>>();
-  /** The namespace physicalOf last found in #physical, and its map. */
+  /** The namespace physicalOf last found in #physical, and its map (NO_KEYS while there is none). */
   #lastNs: string | undefined;
-  #lastKeys: Map<string, string> | undefined;
+  #lastKeys: ReadonlyMap<string, string> = NO_KEYS;
   #activeWaiters: Array<() => void> = [];
   #invalidationWaiters: Array<() => void> = [];
 
@@ -148,7 +150,7 @@ export class NearCache {
   /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
   physicalOf(ns: string, key: string): string | undefined {
     // The namespace of a hit is nearly always the one of the hit before: skip its lookup then.
-    if (ns === this.#lastNs) return this.#lastKeys!.get(key);
+    if (ns === this.#lastNs) return this.#lastKeys.get(key);
     const m = this.#physical.get(ns);
     if (m === undefined) return undefined;
     this.#lastNs = ns;
@@ -163,7 +165,7 @@ export class NearCache {
       if (this.#physical.size >= 64) {
         this.#physical.clear();
         this.#lastNs = undefined;
-        this.#lastKeys = undefined;
+        this.#lastKeys = NO_KEYS;
       }
       m = new Map();
       this.#physical.set(ns, m);

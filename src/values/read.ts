@@ -14,7 +14,7 @@
  *     near cache keeps it.
  *  4. With a stale policy (S6, S7) the entry's metadata decides instead (refresh.ts).
  */
-import { MISS, type CacheCore, type Miss } from '../core.js';
+import { MISS, type CacheCore } from '../core.js';
 import type { HeldLease } from '../flight/lease.js';
 import type { Load } from '../flight/stampede.js';
 import { NEAR_MISS, type NearCache, type Ticket } from '../near/near-cache.js';
@@ -185,16 +185,16 @@ async function fill(
         : core.store.eval(fillAndRelease, [pk, lease.key], [bytes, storeTtl ?? 0, lease.token, lease.channel, pk]),
     );
   } catch (err) {
-    if (ticket !== null) near!.abandon(ticket);
+    if (near !== null && ticket !== null) near.abandon(ticket);
     throw err;
   }
   const written = reply !== undefined;
-  if (ticket === null) return { value: decoded, released: written };
+  if (near === null || ticket === null) return { value: decoded, released: written };
   if (!written) {
-    near!.abandon(ticket);
+    near.abandon(ticket);
     return { value: decoded, released: false };
   }
-  return { value: near!.settle(ticket, decoded, bytes), released: true };
+  return { value: near.settle(ticket, decoded, bytes), released: true };
 }
 
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */
@@ -225,18 +225,18 @@ export async function readValue(core: CacheCore, scope: Scope, pk: string, key: 
   try {
     bytes = await core.guard.read('GET', () => core.values.get(pk), null);
   } catch (err) {
-    if (ticket !== null) near!.abandon(ticket);
+    if (near !== null && ticket !== null) near.abandon(ticket);
     throw err;
   }
   let value: unknown = bytes === null ? MISS : core.decode(bytes, pk, key);
-  if (ticket !== null) value = settle(near!, ticket, value, bytes);
+  if (near !== null && ticket !== null) value = settle(near, ticket, value, bytes);
   if (count) core.count(value === MISS, key, scope.namespace);
   return value;
 }
 
 /** Ends a read's ticket: keeps the value near unless it is a miss or carries S6/S7 metadata. */
 function settle(near: NearCache, ticket: Ticket, value: unknown, bytes: Buffer | null): unknown {
-  if (value === MISS || isEntry(bytes!)) {
+  if (value === MISS || bytes === null || isEntry(bytes)) {
     near.abandon(ticket);
     return value;
   }
@@ -265,15 +265,15 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
   try {
     found = await core.guard.read('MGET', () => core.values.getMany(wanted), null);
   } catch (err) {
-    if (tickets !== null) for (const t of tickets) if (t !== null) near!.abandon(t);
+    if (near !== null && tickets !== null) for (const t of tickets) if (t !== null) near.abandon(t);
     throw err;
   }
   for (let j = 0; j < missing.length; j++) {
     const i = missing[j]!;
     const bytes = found?.[j] ?? null;
-    let value: Miss | unknown = bytes === null ? MISS : core.decode(bytes, physical[i]!, keys[i]!);
+    let value: unknown = bytes === null ? MISS : core.decode(bytes, physical[i]!, keys[i]!);
     const t = tickets?.[j] ?? null;
-    if (t !== null) value = settle(near!, t, value, bytes);
+    if (near !== null && t !== null) value = settle(near, t, value, bytes);
     core.count(value === MISS, keys[i]!, namespace);
     out[i] = value === MISS ? undefined : (value as T);
   }

@@ -7,6 +7,7 @@
  * an invalidation raced it.
  */
 import type { CacheCore } from '../core.js';
+import type { NearCache } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
 import type { TtlMs } from '../stores/store.js';
 import type { SetValueOptions } from './read.js';
@@ -24,13 +25,12 @@ export async function setValue(core: CacheCore, scope: Scope, key: string, value
   const pending = core.settle(pk);
   if (pending !== undefined) await pending;
   const near = core.near;
-  if (near !== null && near.active) return setNear(core, pk, bytes, ttlMs);
+  if (near?.active) return setNear(core, near, pk, bytes, ttlMs);
   await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
 }
 
 /** setValue through the near cache; the value is kept only if nothing raced it. */
-async function setNear(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
-  const near = core.near!;
+async function setNear(core: CacheCore, near: NearCache, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
   near.drop(pk);
   const ticket = near.begin(pk);
   let reply: unknown;

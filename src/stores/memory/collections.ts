@@ -143,7 +143,9 @@ export class Collections extends Keyspace implements LocalData {
     const e = this.read(key, 'list');
     if (e === undefined) return null;
     const list = e.value as Buffer[];
-    const v = (end === 'left' ? list.shift() : list.pop())!;
+    // An emptied list is removed (below), so a list read here has an element to pop.
+    const v = end === 'left' ? list.shift() : list.pop();
+    if (v === undefined) return null;
     this.grow(e, -(v.length + ELEMENT_OVERHEAD));
     if (list.length === 0) this.remove(e);
     return v;
