@@ -11,6 +11,7 @@ import { requireContext, runInContext as runWithContext, type ContextInput } fro
 import { CacheCore } from './core.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentPort, type DocumentsOptions } from './documents.js';
 import { LockTimeoutError } from './errors.js';
+import { isObject } from './input.js';
 import { validateScopePart, type Space } from './keys.js';
 import type { LockContext } from './locks/acquisition.js';
 import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
@@ -395,7 +396,7 @@ export class Cache {
 
   /** A semaphore of `permits` holders whose permits expire with their holder's lease (LK8). */
   semaphore(name: string, opts: SemaphoreOptions): Semaphore {
-    if (typeof opts !== 'object' || opts === null) throw new TypeError('semaphore options must be an object with permits');
+    if (!isObject(opts)) throw new TypeError('semaphore options must be an object with permits');
     validatePermits(opts.permits);
     return new Semaphore(lockContext(this.core), this.#scope.key(name, opts, 'L'), name, opts.permits);
   }

@@ -32,6 +32,7 @@
  */
 import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
+import { isObject } from './input.js';
 import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
 import type { Emitter } from './observability.js';
@@ -121,6 +122,11 @@ return v`,
   },
 };
 
+/** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && v !== undefined && typeof (v as { then?: unknown }).then === 'function';
+}
+
 function validateDoctype(doctype: unknown): asserts doctype is string {
   validateKey(doctype, 'doctype');
   // `::` separates doctype and name in keys; control characters would blur the epoch's name.
@@ -203,7 +209,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
 
   /** @internal Use cache.documents(). */
   constructor(port: DocumentPort, opts: DocumentsOptions<D>) {
-    if (typeof opts !== 'object' || opts === null || typeof opts.load !== 'function') {
+    if (!isObject(opts) || typeof opts.load !== 'function') {
       throw new TypeError('documents() needs { load: (doctype, name) => doc | undefined }');
     }
     this.#port = port;
@@ -241,9 +247,10 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   }
 
   #unpack(bytes: Buffer, keys: Keys): Stored | undefined {
-    const stored = this.#port.decode(bytes, keys.doc, keys.doc) as Stored | symbol;
-    if (typeof stored !== 'object' || stored === null || typeof stored.doc !== 'object' || stored.doc === null) return undefined;
-    return stored;
+    // Whatever the store held: a miss (MISS), or a value written by anyone under this key.
+    const stored = this.#port.decode(bytes, keys.doc, keys.doc);
+    if (!isObject(stored) || !isObject((stored as Partial<Stored>).doc)) return undefined;
+    return stored as Stored;
   }
 
   /**
@@ -315,9 +322,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     validateDoctype(doctype);
     if (name !== undefined) validateKey(name, 'name');
     const after = opts?.after;
-    if (after !== undefined && (after === null || typeof after.then !== 'function')) {
-      throw new TypeError('after must be a promise');
-    }
+    if (after !== undefined && !isThenable(after)) throw new TypeError('after must be a promise');
     // The namespace is fixed now: the second invalidation may run outside the caller's context.
     const namespace = this.#port.namespace;
     const run = () => (name === undefined ? this.#clearDoctype(namespace, doctype) : this.#clearDoc(namespace, doctype, name));

@@ -17,6 +17,7 @@
  */
 import { AsyncResource } from 'node:async_hooks';
 import { contextStorage, makeContext, type ContextInput, type ContextState } from './context.js';
+import { isObject } from './input.js';
 
 /** The request as the resolver sees it, whatever the framework. */
 export interface RequestInfo {
@@ -43,8 +44,11 @@ export type LarderMiddleware = (...args: any[]) => any;
 
 type Resolver = NonNullable<MiddlewareOptions['resolve']>;
 
+type HeaderMap = Record<string, string | string[] | undefined>;
+
+/** What the middleware reads of a Node, Express or Fastify request; `headers` may be missing on a hand-made one. */
 interface NodeLikeRequest {
-  headers: Record<string, string | string[] | undefined>;
+  headers?: HeaderMap;
   method?: string;
   url?: string;
 }
@@ -59,7 +63,7 @@ interface FastifyLike {
 
 const RESOURCE = Symbol('larder.context');
 
-function headerOf(headers: NodeLikeRequest['headers'], name: string): string | undefined {
+function headerOf(headers: HeaderMap, name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v.join(', ') : v;
 }
@@ -90,7 +94,8 @@ function withContext(resolve: Resolver, info: RequestInfo, then: (ctx: ContextSt
     fail(err);
     return;
   }
-  const enter = (i: ContextInput) => {
+  // A resolver written in JavaScript may return nothing: that is the empty context.
+  const enter = (i: ContextInput | undefined) => {
     let ctx: ContextState;
     try {
       ctx = makeContext(i ?? {});
@@ -137,7 +142,7 @@ function registerFastify(instance: FastifyLike, resolve: Resolver): void {
 }
 
 export function createMiddleware(opts?: MiddlewareOptions): LarderMiddleware {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('middleware options must be an object');
+  if (opts !== undefined && !isObject(opts)) throw new TypeError('middleware options must be an object');
   const resolve: Resolver = opts?.resolve ?? (() => ({}));
   if (typeof resolve !== 'function') throw new TypeError('resolve must be a function');
 

@@ -209,7 +209,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
 
   const commandTimeoutMs = o.commandTimeoutMs === undefined ? DEFAULTS.commandTimeoutMs : positiveNumber('commandTimeoutMs', o.commandTimeoutMs);
-  const onStoreError = o.onStoreError ?? DEFAULTS.onStoreError;
+  const onStoreError: unknown = o.onStoreError ?? DEFAULTS.onStoreError;
   if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
 
   const persistentKeys = o.persistentKeys ?? [];

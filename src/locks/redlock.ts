@@ -22,6 +22,7 @@
  * see lock.ts for what the fencing token buys when that does not hold.
  */
 import { abortedError, LockTimeoutError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import { isObject } from '../input.js';
 import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys.js';
 import type { Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
@@ -93,7 +94,7 @@ function nonNegative(name: string, v: unknown, def: number, integer = false): nu
 
 export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {}): Redlock {
   if (!Array.isArray(stores) || stores.length === 0) throw new TypeError('createRedlock needs a non-empty array of stores');
-  if (typeof opts !== 'object' || opts === null) throw new TypeError('redlock options must be an object');
+  if (!isObject(opts)) throw new TypeError('redlock options must be an object');
   const driftFactor = nonNegative('driftFactor', opts.driftFactor, 0.01);
   if (driftFactor >= 1) throw new TypeError('driftFactor must be less than 1');
   const retryCount = nonNegative('retryCount', opts.retryCount, 10, true);

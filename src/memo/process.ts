@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock.js';
 import { DEFAULTS } from '../defaults.js';
+import { isObject } from '../input.js';
 import { namespacePrefix } from '../keys.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { Store } from '../stores/store.js';
@@ -220,7 +221,7 @@ export async function clearProcessCaches(port: ProcessPort, namespace: string): 
 const AsyncFunction = (async () => {}).constructor;
 
 export function processCached<F extends AnyFunction>(port: ProcessPort, namespaceOf: () => string, fn: F, opts?: ProcessCachedOptions): ProcessCached<F> {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('processCached options must be an object');
+  if (opts !== undefined && !isObject(opts)) throw new TypeError('processCached options must be an object');
   const name = memoName(fn, opts?.name, 'processCached');
   const ttlSec = opts?.ttlSec ?? null;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {

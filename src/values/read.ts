@@ -16,6 +16,7 @@
  */
 import { MISS, type CacheCore } from '../core.js';
 import type { HeldLease } from '../flight/lease.js';
+import { isObject } from '../input.js';
 import type { Load } from '../flight/stampede.js';
 import { NEAR_MISS, type NearCache, type Ticket } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
@@ -60,7 +61,7 @@ function checkGetOptions<T>(core: CacheCore, opts: GetValueOptions<T>): void {
  */
 export function getValue<T>(core: CacheCore, scope: Scope, key: string, opts: GetValueOptions<T> | undefined): Promise<T | undefined> {
   const near = core.near;
-  if (near !== null && (opts === undefined || (typeof opts === 'object' && opts !== null && unscoped(opts)))) {
+  if (near !== null && (opts === undefined || (isObject(opts) && unscoped(opts)))) {
     const namespace = scope.namespace;
     const known = near.physicalOf(namespace, key);
     if (known !== undefined) {

@@ -43,12 +43,17 @@ async function setNear(core: CacheCore, near: NearCache, pk: string, bytes: Buff
   if (ticket !== null && reply === 1) near.settle(ticket, core.decodeOwn(bytes), bytes);
 }
 
+/** A JavaScript caller's entry may be anything: a pair is an array of two. */
+function isPair(e: unknown): boolean {
+  return Array.isArray(e) && e.length === 2;
+}
+
 /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
 export async function setMany(core: CacheCore, scope: Scope, entries: Array<[string, unknown]>, opts: SetValueOptions | undefined): Promise<void> {
   if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
   const ttlMs = core.ttlMs(opts?.expiresInSec);
   const keys = entries.map((e, i) => {
-    if (!Array.isArray(e) || e.length !== 2) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
+    if (!isPair(e)) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
     return e[0];
   });
   const { physical } = scope.keys(keys, opts);
@@ -79,7 +84,8 @@ export async function exists(core: CacheCore, scope: Scope, key: string, opts: S
 }
 
 /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
-export async function expire(core: CacheCore, scope: Scope, key: string, seconds: number | null, opts: ScopeOptions | undefined): Promise<boolean> {
+/** `seconds` left out (a JavaScript caller) is a TypeError, not the default TTL. */
+export async function expire(core: CacheCore, scope: Scope, key: string, seconds: number | null | undefined, opts: ScopeOptions | undefined): Promise<boolean> {
   const pk = scope.key(key, opts);
   if (seconds === undefined) throw new TypeError('seconds must be a positive number or null');
   const ttlMs = core.ttlMs(seconds, 'seconds');

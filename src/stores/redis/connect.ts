@@ -8,6 +8,7 @@
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode, type SentinelAddress } from 'ioredis';
 import type { Clock, Timer } from '../../clock.js';
+import { isObject } from '../../input.js';
 
 export type RedisKind = 'redis' | 'cluster' | 'sentinel';
 
@@ -243,18 +244,18 @@ export function openConnections(spec: RedisStoreSpec, commandTimeoutMs: number):
       ? clustered(spec as Cluster, commandTimeoutMs)
       : standalone(spec as Redis, commandTimeoutMs);
   }
-  if (typeof spec === 'object' && spec !== null) {
-    if ('redis' in spec && typeof spec.redis === 'object' && spec.redis !== null) {
+  if (isObject(spec)) {
+    if ('redis' in spec && isObject(spec.redis)) {
       return standalone(new Redis({ ...spec.redis, lazyConnect: true }), commandTimeoutMs);
     }
-    if ('cluster' in spec && typeof spec.cluster === 'object' && spec.cluster !== null) {
+    if ('cluster' in spec && isObject(spec.cluster)) {
       const { nodes, options = {} } = spec.cluster;
       if (!Array.isArray(nodes) || nodes.length === 0) {
         throw new TypeError('store: cluster.nodes must be a non-empty array of startup nodes');
       }
       return clustered(new Cluster(nodes, { ...options, lazyConnect: true }), commandTimeoutMs);
     }
-    if ('sentinel' in spec && typeof spec.sentinel === 'object' && spec.sentinel !== null) {
+    if ('sentinel' in spec && isObject(spec.sentinel)) {
       const { sentinels, name, options, ...rest } = spec.sentinel;
       if (!Array.isArray(sentinels) || sentinels.length === 0 || typeof name !== 'string' || name === '') {
         throw new TypeError('store: sentinel needs a non-empty `sentinels` array and the master `name`');
