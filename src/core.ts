@@ -12,6 +12,7 @@
 import type { Clock } from './clock.js';
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec/index.js';
 import { DecodeError, ValueError } from './errors.js';
+import { ignore } from './ignore.js';
 import { Stampede } from './flight/stampede.js';
 import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
@@ -187,7 +188,7 @@ export class CacheCore {
       const err = cause instanceof DecodeError ? cause : new DecodeError(`stored value of ${JSON.stringify(key)} could not be decoded`, { cause, key });
       this.guard.report(err);
       if (physical !== null) {
-        this.guard.write('compare-and-delete', () => this.values.eval(compareAndDelete, [physical], [bytes])).catch(() => {});
+        this.guard.write('compare-and-delete', () => this.values.eval(compareAndDelete, [physical], [bytes])).catch(ignore);
       }
       return MISS;
     }

@@ -11,6 +11,7 @@
  */
 import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../clock.js';
+import { ignore } from '../ignore.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
@@ -88,7 +89,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     } catch (err) {
       // The store did not answer: the script may still have run and granted the lock to a token
       // nobody will use. A best-effort release spares the next holder the lease.
-      if (err instanceof StoreUnavailableError && err.cause instanceof StoreTimeoutError) this.release().catch(noop);
+      if (err instanceof StoreUnavailableError && err.cause instanceof StoreTimeoutError) this.release().catch(ignore);
       throw err;
     }
   }
@@ -117,5 +118,3 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt, clock: this.clock });
   }
 }
-
-function noop(): void {}

@@ -23,6 +23,7 @@
  *     refused.
  */
 import { LockLostError, LockNotOwnedError } from '../errors.js';
+import { ignore } from '../ignore.js';
 import { isObject } from '../input.js';
 import { DEFAULTS } from '../defaults.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -327,7 +328,7 @@ export async function runHolding<T>(lock: Lock, fn: (lock: Lock) => T | Promise<
   try {
     result = await fn(lock);
   } catch (err) {
-    await lock.release().catch(() => {});
+    await lock.release().catch(ignore);
     throw err;
   }
   await lock.release();

@@ -22,6 +22,7 @@
  * see lock.ts for what the fencing token buys when that does not hold.
  */
 import { abortedError, LockTimeoutError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import { ignore } from '../ignore.js';
 import { isObject } from '../input.js';
 import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys.js';
 import type { Store } from '../stores/store.js';
@@ -116,8 +117,8 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   const releaseAll = async (pk: string, token: string, timeoutMs: number, late: Array<[Store, Promise<unknown>]> = []) => {
     for (const [s, p] of late) {
       p.then(
-        () => s.eval(lockRelease, [pk], [token, pk]).catch(() => {}),
-        () => {},
+        () => s.eval(lockRelease, [pk], [token, pk]).catch(ignore),
+        ignore,
       );
     }
     return onAll((s) => s.eval(lockRelease, [pk], [token, pk]), timeoutMs);
@@ -173,7 +174,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
       if (a.ok) {
         const holder = makeHolder(pk, token, nodeTimeoutMs);
         if (signal?.aborted) {
-          await holder.release().catch(() => {});
+          await holder.release().catch(ignore);
           throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`);
         }
         stats.acquired++;

@@ -218,7 +218,7 @@ export async function clearProcessCaches(port: ProcessPort, namespace: string): 
   else await publishClear(port, namespace, undefined);
 }
 
-const AsyncFunction = (async () => {}).constructor;
+const AsyncFunction = (async () => { /* made only to read its constructor */ }).constructor;
 
 export function processCached<F extends AnyFunction>(port: ProcessPort, namespaceOf: () => string, fn: F, opts?: ProcessCachedOptions): ProcessCached<F> {
   if (opts !== undefined && !isObject(opts)) throw new TypeError('processCached options must be an object');

@@ -13,6 +13,7 @@
  * subscription that fails is forgotten: the next join tries again (waiters poll meanwhile).
  */
 import type { Clock, Timer } from '../clock.js';
+import { ignore } from '../ignore.js';
 import type { Store } from '../stores/store.js';
 
 export type Listener = (message: Buffer) => void;
@@ -102,7 +103,7 @@ export class ChannelHub {
         ch.unsubscribe = unsubscribe;
         // Closed, replaced or abandoned while we subscribed.
         if (this.#closed || this.#channels.get(name) !== ch) {
-          void unsubscribe().catch(noop);
+          void unsubscribe().catch(ignore);
           return false;
         }
         ch.active = true;
@@ -127,7 +128,7 @@ export class ChannelHub {
         if (ch.count > 0 || this.#channels.get(name) !== ch) return;
         this.#channels.delete(name);
         ch.active = false;
-        void ch.unsubscribe?.().catch(noop);
+        void ch.unsubscribe?.().catch(ignore);
       },
       this.#lingerMs,
       true,
@@ -142,10 +143,8 @@ export class ChannelHub {
       channels.map((ch) => {
         ch.linger?.cancel();
         ch.active = false;
-        return ch.unsubscribe?.().catch(noop);
+        return ch.unsubscribe?.().catch(ignore);
       }),
     );
   }
 }
-
-function noop(): void {}
