@@ -141,8 +141,10 @@ export class Cache {
    * N1: what the near cache holds for `key` right now, synchronously, without any store call;
    * `undefined` when it holds nothing (or there is no near cache). Values are deep-frozen (N5).
    */
+  // T is the caller's word for what it stored, as getValue<T>'s: the public signature keeps it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   peek<T = unknown>(key: string, opts?: ScopeOptions): T | undefined {
-    return peek(this.core, this.#scope, key, opts);
+    return peek(this.core, this.#scope, key, opts) as T | undefined;
   }
 
   /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */

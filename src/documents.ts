@@ -122,6 +122,11 @@ return v`,
   },
 };
 
+/** An array of strings only (a JavaScript caller's `fields` may be anything). */
+function isStringList(v: unknown): v is readonly string[] {
+  return Array.isArray(v) && v.every((f) => typeof f === 'string');
+}
+
 /** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && v !== undefined && typeof (v as { then?: unknown }).then === 'function';
@@ -301,7 +306,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
   async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
     const list = typeof fields === 'string' ? [fields] : fields;
-    if (!Array.isArray(list) || list.some((f) => typeof f !== 'string')) throw new TypeError('fields must be a string or an array of strings');
+    if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
       doc = await this.getCachedDoc(doctype, name);

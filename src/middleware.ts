@@ -157,7 +157,14 @@ export function createMiddleware(opts?: MiddlewareOptions): LarderMiddleware {
     if (isHonoContext(a, b, c)) {
       const next = b as () => Promise<void>;
       return new Promise<void>((res, rej) => {
-        withContext(resolve, honoInfo(a), (ctx) => contextStorage.run(ctx, () => next()).then(res, rej), rej);
+        withContext(
+          resolve,
+          honoInfo(a),
+          (ctx) => {
+            contextStorage.run(ctx, () => next()).then(res, rej);
+          },
+          rej,
+        );
       });
     }
     // Node http and Express: (req, res, next).

@@ -46,7 +46,8 @@ function asUnavailable(err: unknown): never {
 
 /** The reply shape of every acquire script: {1, token} or {0, ms left on the blocking lease}. */
 export function parseAttempt(reply: unknown): Attempt<number> {
-  const r = reply as [number, number];
+  // Integers from Lua; read as numbers whatever a store's eval hands back.
+  const r = reply as readonly [unknown, unknown];
   return r[0] === 1 ? { ok: true, value: Number(r[1]) } : { ok: false, retryInMs: Number(r[1]) };
 }
 

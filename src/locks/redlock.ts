@@ -25,7 +25,7 @@ import { abortedError, LockTimeoutError, StoreTimeoutError, StoreUnavailableErro
 import { ignore } from '../ignore.js';
 import { isObject } from '../input.js';
 import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys.js';
-import type { Store } from '../stores/store.js';
+import type { ScriptReply, Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
 import { fenceRaise, lockAcquire, lockExtend, lockRelease } from './scripts.js';
 
@@ -77,7 +77,7 @@ function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> 
         clearTimeout(timer);
         resolve({ ok: true, value });
       },
-      (err) => {
+      (err: unknown) => {
         clearTimeout(timer);
         resolve({ ok: false, err });
       },
@@ -88,13 +88,17 @@ function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> 
 function nonNegative(name: string, v: unknown, def: number, integer = false): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
+    // Printed as every option message prints a bad value, whatever a JavaScript caller passed.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${String(v)}`);
   }
   return v;
 }
 
 export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {}): Redlock {
-  if (!Array.isArray(stores) || stores.length === 0) throw new TypeError('createRedlock needs a non-empty array of stores');
+  // Checked as a JavaScript caller may pass it (Array.isArray would narrow `stores` to any[]).
+  const given: unknown = stores;
+  if (!Array.isArray(given) || given.length === 0) throw new TypeError('createRedlock needs a non-empty array of stores');
   if (!isObject(opts)) throw new TypeError('redlock options must be an object');
   const driftFactor = nonNegative('driftFactor', opts.driftFactor, 0.01);
   if (driftFactor >= 1) throw new TypeError('driftFactor must be less than 1');
@@ -135,7 +139,8 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
     let agreed = 0;
     acquired.forEach((r, i) => {
       if (r.ok) {
-        const [ok, n] = r.value as [number, number];
+        // {1, fencing token} or {0, ms left}: integers from Lua, read as numbers whatever the store hands back.
+        const [ok, n] = r.value as readonly ScriptReply[];
         if (ok === 1) {
           granted.push(nodes[i]!);
           agreed = Math.max(agreed, Number(n));

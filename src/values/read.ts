@@ -98,7 +98,7 @@ async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts:
       const v = core.decode(b, pk, key, true);
       return v === MISS ? null : { value: v };
     };
-    return readWithPolicy(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy)) as Promise<T | undefined>;
+    return readWithPolicy<T>(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy));
   }
   if (generator === undefined) {
     const hit = await readValue(core, scope, pk, key, true);
@@ -199,7 +199,7 @@ async function fill(
 }
 
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */
-export function peek<T>(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): T | undefined {
+export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): unknown {
   const near = core.near;
   if (near === null) return undefined;
   const namespace = opts === undefined ? scope.namespace : '';
@@ -209,7 +209,7 @@ export function peek<T>(core: CacheCore, scope: Scope, key: string, opts: ScopeO
     if (opts === undefined) near.rememberPhysical(namespace, key, pk);
   }
   const v = near.get(pk);
-  return v === NEAR_MISS ? undefined : (core.nearHit(v, key, scope.namespace) as T);
+  return v === NEAR_MISS ? undefined : core.nearHit(v, key, scope.namespace);
 }
 
 /** One value read: the near cache, then the store. `count`: as a hit or miss (O1). */

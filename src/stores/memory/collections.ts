@@ -83,7 +83,7 @@ export class Collections extends Keyspace implements LocalData {
 
   hgetall(key: string): Map<string, Buffer> {
     const e = this.read(key, 'hash');
-    return e === undefined ? new Map() : new Map(e.value as Hash);
+    return e === undefined ? new Map<string, Buffer>() : new Map(e.value as Hash);
   }
 
   hincrBy(key: string, field: string, by: number): number {

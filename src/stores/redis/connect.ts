@@ -53,7 +53,7 @@ export interface Connections {
    * it dials one master (non-sharded pub/sub reaches every node); `avoid` is the address of a
    * previous subscriber connection that gave up, so another node is preferred.
    */
-  makeSubscriber(avoid?: string): Redis;
+  makeSubscriber: (avoid?: string) => Redis;
 }
 
 /** How long after a command's deadline a connection that has answered nothing is torn down. */
