@@ -31,7 +31,8 @@ export interface SentinelSpec {
 
 export type StoreSpec =
   | 'memory'
-  | string
+  /** A redis:// or rediss:// URL. (`string & {}` is any string, while editors still offer 'memory'.) */
+  | (string & {})
   | { redis: RedisOptions }
   | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
   | { sentinel: SentinelSpec }
@@ -145,7 +146,11 @@ function isIoredisClient(v: unknown): boolean {
 }
 
 function resolveStore(v: unknown): StoreSpec {
-  if (v === undefined) return process.env.LARDER_REDIS_URL || 'memory';
+  if (v === undefined) {
+    // An empty LARDER_REDIS_URL counts as unset.
+    const url = process.env.LARDER_REDIS_URL;
+    return url === undefined || url === '' ? 'memory' : url;
+  }
   if (typeof v === 'string') {
     if (v === 'memory') return v;
     let url: URL;

@@ -59,8 +59,9 @@ class ProcessMemo {
   set(key: string, entry: ProcessEntry): void {
     this.#entries.delete(key);
     this.#entries.set(key, entry);
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
+    // Oldest first: a Map iterates in insertion order, and deleting as it goes is safe.
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#max) break;
       this.#entries.delete(oldest);
     }
   }

@@ -169,7 +169,7 @@ async function fill(
   }
   const near = policy === undefined ? core.near : null;
   const decoded = core.decodeOwn(plain);
-  if (lease === null && (near === null || !near.active)) {
+  if (lease === null && !near?.active) {
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
     return { value: decoded, released: false };
   }

@@ -86,7 +86,7 @@ export async function readWithPolicy<T>(
   const now = options.now();
   const isCurrent = async () => {
     const again = await core.guard.read('GET', () => core.values.get(load.pk), null);
-    return again !== null && again.equals(bytes);
+    return again?.equals(bytes) === true;
   };
   if (now < entry.exp) {
     if (policy.beta !== undefined && xfetchDue(now, entry, policy.beta, options.random)) stampede.refresh(load, isCurrent);

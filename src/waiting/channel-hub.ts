@@ -79,18 +79,17 @@ export class ChannelHub {
     set.add(listener);
     ch.count++;
     let left = false;
-    const hub = this;
     return {
       ready: ch.ready,
       get active() {
         return !left && ch.active;
       },
-      leave() {
+      leave: () => {
         if (left) return;
         left = true;
         if (set.delete(listener)) ch.count--;
         if (set.size === 0 && ch.listeners.get(topic) === set) ch.listeners.delete(topic);
-        if (ch.count === 0 && ch.unsubscribe !== null) hub.#scheduleLinger(name, ch);
+        if (ch.count === 0 && ch.unsubscribe !== null) this.#scheduleLinger(name, ch);
       },
     };
   }
@@ -139,12 +138,12 @@ export class ChannelHub {
     this.#closed = true;
     const channels = [...this.#channels.values()];
     this.#channels.clear();
-    await Promise.all(
-      channels.map((ch) => {
-        ch.linger?.cancel();
-        ch.active = false;
-        return ch.unsubscribe?.().catch(ignore);
-      }),
-    );
+    const unsubscribing: Array<Promise<void>> = [];
+    for (const ch of channels) {
+      ch.linger?.cancel();
+      ch.active = false;
+      if (ch.unsubscribe !== null) unsubscribing.push(ch.unsubscribe().catch(ignore));
+    }
+    await Promise.all(unsubscribing);
   }
 }

@@ -224,7 +224,10 @@ function toHostPort(n: ClusterNode): { host: string; port: number } | null {
   if (typeof n === 'number') return { host: '127.0.0.1', port: n };
   if (typeof n === 'string') {
     const m = /^(?:redis:\/\/)?(.*?)(?::(\d+))?$/.exec(n);
-    return m ? { host: m[1] || '127.0.0.1', port: m[2] ? Number(m[2]) : 6379 } : null;
+    if (m === null) return null;
+    // `:6379` alone leaves the host empty: the default host then, as for no host at all.
+    const host = m[1] ?? '';
+    return { host: host === '' ? '127.0.0.1' : host, port: m[2] ? Number(m[2]) : 6379 };
   }
   return { host: n.host ?? '127.0.0.1', port: n.port ?? 6379 };
 }
