@@ -17,6 +17,7 @@ import { keySlot } from '../../src/stores/redis/cluster.js';
 import type { Script, Store } from '../../src/stores/store.js';
 import {
   ClosedError,
+  LarderError,
   StoreError,
   StoreTimeoutError,
   StoreUnavailableError,
@@ -29,7 +30,7 @@ let seq = 0;
 const key = (name: string) => `rt:{${++seq}}${name}`;
 
 /** Polls `fn` until it returns true (or resolves without throwing when it returns undefined). */
-async function eventually(fn: () => Promise<boolean | void>, timeoutMs = 5000, stepMs = 20): Promise<void> {
+async function eventually(fn: () => Promise<unknown>, timeoutMs = 5000, stepMs = 20): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -54,7 +55,7 @@ async function monitored(server: RedisServer, fn: () => Promise<unknown>): Promi
   const base = new Redis(server.port, server.host, { lazyConnect: true });
   const monitor = await base.monitor();
   const seen: string[][] = [];
-  monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.map((a) => String(a))));
+  monitor.on('monitor', (_time: string, args: unknown[]) => seen.push(args.map((a) => String(a))));
   const marker = `monitored-${++seq}`;
   try {
     await fn();
@@ -265,7 +266,7 @@ describe('redis store: operations', () => {
         for (const o of outcomes) {
           assert.equal(o.status, 'rejected');
           assert.ok(o.reason instanceof StoreError);
-          assert.match(String(o.reason.message), /OOM/);
+          assert.match(o.reason.message, /OOM/);
         }
       } finally {
         await server.cli('CONFIG', 'SET', 'maxmemory', '0');
@@ -408,7 +409,7 @@ describe('redis store: F4 (no hang, no replay)', () => {
     store.watch({
       subscriptionLost: () => events.push('lost'),
       subscriptionRestored: () => events.push('restored'),
-      error: (e) => events.push(`error:${(e as StoreUnavailableError).code}`),
+      error: (e) => events.push(`error:${e instanceof LarderError ? e.code : e.name}`),
     });
   });
   after(async () => {
@@ -518,8 +519,8 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
   });
@@ -546,7 +547,7 @@ describe('redis store: cluster', () => {
     store = createRedisStore({ cluster: { nodes: [{ host: nodes[0]!.host, port: nodes[0]!.port }] } }, { commandTimeoutMs: 1000 });
   });
   after(async () => {
-    await store?.close();
+    await (store as RedisStore | undefined)?.close(); // undefined if before() failed
     await Promise.all(nodes.map((n) => n.stop()));
   });
 
@@ -573,7 +574,7 @@ describe('redis store: cluster', () => {
     const keys = Array.from({ length: 120 }, (_, i) => `sc:{${i}}k`);
     await store.setMany(keys.map((k) => [k, b('v'), null] as const));
     const perNode = await Promise.all(nodes.map(async (n) => Number((await n.cli('DBSIZE')).trim())));
-    assert.ok(perNode.filter((c) => c > 0).length === 3, `keys on every node: ${perNode}`);
+    assert.ok(perNode.filter((c) => c > 0).length === 3, `keys on every node: ${perNode.join(',')}`);
     const seen = new Set<string>();
     for await (const batch of store.scan('sc:*', 10)) for (const k of batch) seen.add(k);
     assert.deepEqual([...seen].sort(), [...keys].sort());
@@ -587,7 +588,7 @@ describe('redis store: cluster', () => {
       assert.deepEqual(await store.eval(s, [k], []), b(`v${i}`));
       assert.equal(await store.incrBy(`ctr:{${i}}`, 2, 5000), 2);
       await store.hset(`h:{${i}}`, 'f', b('x'), 5000);
-      assert.ok(((await store.ttl(`h:{${i}}`)) as number) > 4000);
+      assert.ok((await store.ttl(`h:{${i}}`))! > 4000);
     }
   });
 
