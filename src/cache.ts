@@ -11,6 +11,7 @@ import { requireContext, runInContext as runWithContext, type ContextInput } fro
 import { CacheCore } from './core.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentPort, type DocumentsOptions } from './documents.js';
 import { LockTimeoutError } from './errors.js';
+import { isObject } from './input.js';
 import { validateScopePart, type Space } from './keys.js';
 import type { LockContext } from './locks/acquisition.js';
 import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
@@ -140,8 +141,10 @@ export class Cache {
    * N1: what the near cache holds for `key` right now, synchronously, without any store call;
    * `undefined` when it holds nothing (or there is no near cache). Values are deep-frozen (N5).
    */
+  // T is the caller's word for what it stored, as getValue<T>'s: the public signature keeps it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   peek<T = unknown>(key: string, opts?: ScopeOptions): T | undefined {
-    return peek(this.core, this.#scope, key, opts);
+    return peek(this.core, this.#scope, key, opts) as T | undefined;
   }
 
   /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
@@ -169,7 +172,7 @@ export class Cache {
   }
 
   /** Reads several keys in one round trip per slot; misses are `undefined`. */
-  getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<(T | undefined)[]> {
+  getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 
@@ -395,7 +398,7 @@ export class Cache {
 
   /** A semaphore of `permits` holders whose permits expire with their holder's lease (LK8). */
   semaphore(name: string, opts: SemaphoreOptions): Semaphore {
-    if (typeof opts !== 'object' || opts === null) throw new TypeError('semaphore options must be an object with permits');
+    if (!isObject(opts)) throw new TypeError('semaphore options must be an object with permits');
     validatePermits(opts.permits);
     return new Semaphore(lockContext(this.core), this.#scope.key(name, opts, 'L'), name, opts.permits);
   }

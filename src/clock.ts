@@ -32,15 +32,16 @@ export interface Clock {
 /** setTimeout takes at most 2^31-1 ms (more becomes 1 ms): longer waits are capped, never spun. */
 const MAX_TIMER_MS = 0x7fffffff;
 
-export const systemClock: Clock = Object.freeze({
-  now: Date.now,
-  monotonic: () => performance.now(),
-  setTimeout(fn: () => void, ms: number, unref = false): Timer {
-    const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
-    if (unref) t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-});
+// The system's readings as plain functions: clockWithNow shares them without binding anything.
+const systemMonotonic = (): number => performance.now();
+
+function systemSetTimeout(fn: () => void, ms: number, unref = false): Timer {
+  const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+  if (unref) t.unref();
+  return { cancel: () => clearTimeout(t) };
+}
+
+export const systemClock: Clock = Object.freeze({ now: Date.now, monotonic: systemMonotonic, setTimeout: systemSetTimeout });
 
 const withNow = new WeakMap<() => number, Clock>();
 
@@ -52,7 +53,7 @@ const withNow = new WeakMap<() => number, Clock>();
 export function clockWithNow(now: () => number): Clock {
   let clock = withNow.get(now);
   if (clock === undefined) {
-    clock = { now, monotonic: systemClock.monotonic, setTimeout: systemClock.setTimeout };
+    clock = { now, monotonic: systemMonotonic, setTimeout: systemSetTimeout };
     withNow.set(now, clock);
   }
   return clock;

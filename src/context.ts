@@ -5,6 +5,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ContextError } from './errors.js';
+import { isObject } from './input.js';
 import { validateScopePart } from './keys.js';
 
 export interface ContextInput {
@@ -32,7 +33,7 @@ export function currentContext(): ContextState | undefined {
 }
 
 export function makeContext(input: ContextInput): ContextState {
-  if (typeof input !== 'object' || input === null) throw new TypeError('context must be { namespace?, user? }');
+  if (!isObject(input)) throw new TypeError('context must be { namespace?, user? }');
   if (input.namespace !== undefined) validateScopePart(input.namespace, 'namespace');
   if (input.user !== undefined) validateScopePart(input.user, 'user');
   return { namespace: input.namespace, user: input.user, local: new Map(), memo: new Map() };

@@ -10,9 +10,10 @@
  *    first (near/near-store.ts), so no write path can leave a stale copy behind.
  */
 import type { Clock } from './clock.js';
-import { entryExpiry, isEntry, readEntry } from './codec/entry.js';
+import { entryExpiry, entryValue, isEntry } from './codec/entry.js';
 import { decodeValue, encodeValue, isIntegerCounter, type Codec } from './codec/index.js';
 import { DecodeError, ValueError } from './errors.js';
+import { ignore } from './ignore.js';
 import { Stampede } from './flight/stampede.js';
 import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
@@ -177,8 +178,8 @@ export class CacheCore {
     }
     let stored = bytes;
     if (isEntry(bytes)) {
-      if (!stale && this.options.now() >= entryExpiry(bytes)!) return MISS;
-      stored = readEntry(bytes)!.value;
+      if (!stale && this.options.now() >= entryExpiry(bytes)) return MISS;
+      stored = entryValue(bytes);
     }
     try {
       return this.#decode(stored);
@@ -186,7 +187,7 @@ export class CacheCore {
       const err = cause instanceof DecodeError ? cause : new DecodeError(`stored value of ${JSON.stringify(key)} could not be decoded`, { cause, key });
       this.guard.report(err);
       if (physical !== null) {
-        this.guard.write('compare-and-delete', () => this.values.eval(compareAndDelete, [physical], [bytes])).catch(() => {});
+        this.guard.write('compare-and-delete', () => this.values.eval(compareAndDelete, [physical], [bytes])).catch(ignore);
       }
       return MISS;
     }

@@ -32,6 +32,7 @@
  */
 import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
+import { isObject } from './input.js';
 import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
 import type { Emitter } from './observability.js';
@@ -58,8 +59,8 @@ export interface ClearDocumentOptions {
 /** What a cached doc looks like to its readers: frozen all the way down (D1). */
 export type Frozen<T> = T extends Date | Uint8Array | Map<unknown, unknown> | Set<unknown>
   ? T
-  : T extends (infer E)[]
-    ? readonly Frozen<E>[]
+  : T extends Array<infer E>
+    ? ReadonlyArray<Frozen<E>>
     : T extends object
       ? { readonly [K in keyof T]: Frozen<T[K]> }
       : T;
@@ -121,9 +122,20 @@ return v`,
   },
 };
 
+/** An array of strings only (a JavaScript caller's `fields` may be anything). */
+function isStringList(v: unknown): v is readonly string[] {
+  return Array.isArray(v) && v.every((f) => typeof f === 'string');
+}
+
+/** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && v !== undefined && typeof (v as { then?: unknown }).then === 'function';
+}
+
 function validateDoctype(doctype: unknown): asserts doctype is string {
-  validateKey(doctype, 'doctype' as 'key');
+  validateKey(doctype, 'doctype');
   // `::` separates doctype and name in keys; control characters would blur the epoch's name.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (doctype.includes('::') || /[\u0000-\u001f]/.test(doctype)) {
     throw new TypeError(`doctype must not contain "::" or control characters: ${JSON.stringify(doctype)}`);
   }
@@ -203,7 +215,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
 
   /** @internal Use cache.documents(). */
   constructor(port: DocumentPort, opts: DocumentsOptions<D>) {
-    if (typeof opts !== 'object' || opts === null || typeof opts.load !== 'function') {
+    if (!isObject(opts) || typeof opts.load !== 'function') {
       throw new TypeError('documents() needs { load: (doctype, name) => doc | undefined }');
     }
     this.#port = port;
@@ -236,14 +248,15 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     if (bytes === null) return { versions, bytes: null };
     const stored = this.#unpack(bytes, keys);
     // A doc loaded before a doctype clear or clearCache() may have landed: never serve it.
-    if (stored === undefined || stored.e !== versions[0] || stored.t !== versions[1]) return { versions, bytes: null };
+    if (stored?.e !== versions[0] || stored.t !== versions[1]) return { versions, bytes: null };
     return { versions, bytes };
   }
 
   #unpack(bytes: Buffer, keys: Keys): Stored | undefined {
-    const stored = this.#port.decode(bytes, keys.doc, keys.doc) as Stored | symbol;
-    if (typeof stored !== 'object' || stored === null || typeof stored.doc !== 'object' || stored.doc === null) return undefined;
-    return stored;
+    // Whatever the store held: a miss (MISS), or a value written by anyone under this key.
+    const stored = this.#port.decode(bytes, keys.doc, keys.doc);
+    if (!isObject(stored) || !isObject((stored as Partial<Stored>).doc)) return undefined;
+    return stored as Stored;
   }
 
   /**
@@ -254,7 +267,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedDoc<T extends object = D>(doctype: string, name?: string): Promise<Frozen<T>> {
     validateDoctype(doctype);
     const docName = name ?? doctype;
-    validateKey(docName, 'name' as 'key');
+    validateKey(docName, 'name');
     const keys = this.#keys(doctype, docName);
     const core = this.#port;
     const first = await this.#read(keys);
@@ -294,10 +307,10 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
   async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
     const list = typeof fields === 'string' ? [fields] : fields;
-    if (!Array.isArray(list) || list.some((f) => typeof f !== 'string')) throw new TypeError('fields must be a string or an array of strings');
+    if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
-      doc = (await this.getCachedDoc(doctype, name)) as Record<string, unknown>;
+      doc = await this.getCachedDoc(doctype, name);
     } catch (err) {
       if (err instanceof DocumentNotFoundError) return undefined;
       throw err;
@@ -313,11 +326,9 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
    */
   async clearDocumentCache(doctype: string, name?: string, opts?: ClearDocumentOptions): Promise<void> {
     validateDoctype(doctype);
-    if (name !== undefined) validateKey(name, 'name' as 'key');
+    if (name !== undefined) validateKey(name, 'name');
     const after = opts?.after;
-    if (after !== undefined && (after === null || typeof (after as PromiseLike<unknown>).then !== 'function')) {
-      throw new TypeError('after must be a promise');
-    }
+    if (after !== undefined && !isThenable(after)) throw new TypeError('after must be a promise');
     // The namespace is fixed now: the second invalidation may run outside the caller's context.
     const namespace = this.#port.namespace;
     const run = () => (name === undefined ? this.#clearDoctype(namespace, doctype) : this.#clearDoc(namespace, doctype, name));

@@ -54,12 +54,14 @@ const NAMESPACE_HEAD = 'lr:';
 const SHARED_PREFIX = `${NAMESPACE_HEAD}:`;
 
 // Characters escaped in names: the escape char itself, Redis glob metacharacters, hash-tag braces,
-// and control characters.
+// and control characters (matched on purpose, hence no-control-regex off for these four).
+/* eslint-disable no-control-regex */
 const NAME_UNSAFE = /[%*?[\]\\{}\u0000-\u001f\u007f]/;
 const NAME_UNSAFE_G = /[%*?[\]\\{}\u0000-\u001f\u007f]/g;
 // Namespaces and users additionally may not hold `:` (it ends them) or `=`.
 const PART_UNSAFE = /[%*?[\]\\{}:=\u0000-\u001f\u007f]/;
 const PART_UNSAFE_G = /[%*?[\]\\{}:=\u0000-\u001f\u007f]/g;
+/* eslint-enable no-control-regex */
 
 function hex2(ch: string): string {
   const c = ch.charCodeAt(0);

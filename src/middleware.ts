@@ -17,6 +17,7 @@
  */
 import { AsyncResource } from 'node:async_hooks';
 import { contextStorage, makeContext, type ContextInput, type ContextState } from './context.js';
+import { isObject } from './input.js';
 
 /** The request as the resolver sees it, whatever the framework. */
 export interface RequestInfo {
@@ -43,8 +44,11 @@ export type LarderMiddleware = (...args: any[]) => any;
 
 type Resolver = NonNullable<MiddlewareOptions['resolve']>;
 
+type HeaderMap = Record<string, string | string[] | undefined>;
+
+/** What the middleware reads of a Node, Express or Fastify request; `headers` may be missing on a hand-made one. */
 interface NodeLikeRequest {
-  headers: Record<string, string | string[] | undefined>;
+  headers?: HeaderMap;
   method?: string;
   url?: string;
 }
@@ -59,7 +63,7 @@ interface FastifyLike {
 
 const RESOURCE = Symbol('larder.context');
 
-function headerOf(headers: NodeLikeRequest['headers'], name: string): string | undefined {
+function headerOf(headers: HeaderMap, name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v.join(', ') : v;
 }
@@ -90,7 +94,8 @@ function withContext(resolve: Resolver, info: RequestInfo, then: (ctx: ContextSt
     fail(err);
     return;
   }
-  const enter = (i: ContextInput) => {
+  // A resolver written in JavaScript may return nothing: that is the empty context.
+  const enter = (i: ContextInput | undefined) => {
     let ctx: ContextState;
     try {
       ctx = makeContext(i ?? {});
@@ -115,7 +120,7 @@ function isHonoContext(a: unknown, b: unknown, c: unknown): a is HonoLikeContext
 }
 
 function registerFastify(instance: FastifyLike, resolve: Resolver): void {
-  instance.addHook('onRequest', ((request: NodeLikeRequest & { [RESOURCE]?: AsyncResource }, _reply: unknown, done: (err?: unknown) => void) => {
+  instance.addHook('onRequest', (request: NodeLikeRequest & { [RESOURCE]?: AsyncResource }, _reply: unknown, done: (err?: unknown) => void) => {
     withContext(
       resolve,
       nodeInfo(request),
@@ -128,16 +133,16 @@ function registerFastify(instance: FastifyLike, resolve: Resolver): void {
         }),
       (err) => done(err instanceof Error ? err : new Error(String(err))),
     );
-  }) as never);
-  instance.addHook('preValidation', ((request: { [RESOURCE]?: AsyncResource }, _reply: unknown, done: () => void) => {
+  });
+  instance.addHook('preValidation', (request: { [RESOURCE]?: AsyncResource }, _reply: unknown, done: () => void) => {
     const resource = request[RESOURCE];
     if (resource === undefined) done();
     else resource.runInAsyncScope(done, undefined);
-  }) as never);
+  });
 }
 
 export function createMiddleware(opts?: MiddlewareOptions): LarderMiddleware {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('middleware options must be an object');
+  if (opts !== undefined && !isObject(opts)) throw new TypeError('middleware options must be an object');
   const resolve: Resolver = opts?.resolve ?? (() => ({}));
   if (typeof resolve !== 'function') throw new TypeError('resolve must be a function');
 
@@ -152,7 +157,14 @@ export function createMiddleware(opts?: MiddlewareOptions): LarderMiddleware {
     if (isHonoContext(a, b, c)) {
       const next = b as () => Promise<void>;
       return new Promise<void>((res, rej) => {
-        withContext(resolve, honoInfo(a), (ctx) => contextStorage.run(ctx, () => next()).then(res, rej), rej);
+        withContext(
+          resolve,
+          honoInfo(a),
+          (ctx) => {
+            contextStorage.run(ctx, () => next()).then(res, rej);
+          },
+          rej,
+        );
       });
     }
     // Node http and Express: (req, res, next).

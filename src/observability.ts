@@ -68,10 +68,14 @@ export class Emitter {
   wantsInvalidate = false;
 
   on<E extends keyof CacheEvents>(event: E, listener: CacheEvents[E]): () => void {
-    const set = this.#listeners[event];
-    if (!set) throw new TypeError(`unknown event ${String(event)}`);
+    // A JavaScript caller can name any event, a symbol too: an unknown one has no set.
+    const set = this.#listeners[event] as Set<CacheEvents[E]> | undefined;
+    if (!set) {
+      const name: unknown = event;
+      throw new TypeError(`unknown event ${String(name)}`);
+    }
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-    (set as Set<CacheEvents[E]>).add(listener);
+    set.add(listener);
     this.#refresh();
     return () => this.off(event, listener);
   }

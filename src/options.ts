@@ -98,7 +98,7 @@ function positiveNumber(option: string, v: unknown, integer = false): number {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
@@ -115,7 +115,11 @@ function isIoredisClient(v: unknown): boolean {
 }
 
 function resolveStore(v: unknown): StoreSpec {
-  if (v === undefined) return process.env.LARDER_REDIS_URL || 'memory';
+  if (v === undefined) {
+    // An empty LARDER_REDIS_URL counts as unset.
+    const url = process.env.LARDER_REDIS_URL;
+    return url === undefined || url === '' ? 'memory' : url;
+  }
   if (typeof v === 'string') {
     if (v === 'memory') return v;
     let url: URL;
@@ -179,7 +183,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
 
   const commandTimeoutMs = o.commandTimeoutMs === undefined ? DEFAULTS.commandTimeoutMs : positiveNumber('commandTimeoutMs', o.commandTimeoutMs);
-  const onStoreError = o.onStoreError ?? DEFAULTS.onStoreError;
+  const onStoreError: unknown = o.onStoreError ?? DEFAULTS.onStoreError;
   if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
 
   const persistentKeys = o.persistentKeys ?? [];

@@ -9,6 +9,7 @@
  */
 import type { CacheCore } from './core.js';
 import { isUnavailability, KeyError } from './errors.js';
+import { isObject } from './input.js';
 import { compilePattern, parseKey, scopePrefix, validateKey, validateScopePart, type KeyScope, type Space } from './keys.js';
 import type { Scope, ScopeOptions } from './scope.js';
 
@@ -78,7 +79,7 @@ export async function deleteKeys(core: CacheCore, view: Scope, pattern: string, 
 export async function clearEntries(core: CacheCore, view: Scope, opts: { user?: string } | undefined): Promise<{ deleted: number; namespace: string; user: string | undefined }> {
   let user: string | undefined;
   if (opts !== undefined) {
-    if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+    if (!isObject(opts)) throw new TypeError('options must be an object');
     if (opts.user !== undefined) {
       validateScopePart(opts.user, 'user');
       user = opts.user;

@@ -6,6 +6,7 @@
  * Argument checks here throw TypeErrors (KeyError for keys) before any I/O (K4).
  */
 import { contextUser, currentContext } from './context.js';
+import { isObject } from './input.js';
 import { namespacePrefix, physicalKey, validateKey, validateScopePart, type KeyScope, type Space } from './keys.js';
 
 export interface ScopeOptions {
@@ -43,7 +44,7 @@ export class Scope {
     let user: string | null = null;
     let shared = false;
     if (opts !== undefined) {
-      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      if (!isObject(opts)) throw new TypeError('options must be an object');
       const u = opts.user;
       if (u === true) user = contextUser();
       else if (u !== undefined) {
@@ -66,7 +67,7 @@ export class Scope {
 
   /** The physical key and the caller's key of a list or set reference. */
   ref(ref: KeyRef): [physical: string, key: string] {
-    if (typeof ref === 'object' && ref !== null) return [this.key(ref.key, ref), ref.key];
+    if (isObject(ref)) return [this.key(ref.key, ref), ref.key];
     return [this.key(ref, undefined), ref];
   }
 

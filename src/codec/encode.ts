@@ -41,10 +41,12 @@ const MAP_PROTO: object = Map.prototype;
 const SET_PROTO: object = Set.prototype;
 const DATE_PROTO: object = Date.prototype;
 const U8_PROTO: object = Uint8Array.prototype;
-const BUFFER_PROTO: object = Buffer.prototype;
+const BUFFER_PROTO = Buffer.prototype as object; // typed any by @types/node
 const getPrototypeOf = Object.getPrototypeOf;
 const objectKeys = Object.keys;
 const hasOwn = Object.hasOwn;
+// Only ever called as dateGetTime.call(date): a `getTime` set on the Date itself never runs.
+// eslint-disable-next-line @typescript-eslint/unbound-method
 const dateGetTime = Date.prototype.getTime;
 
 const INITIAL_SCRATCH = 16 * 1024;

@@ -57,15 +57,20 @@ export function writeEntry(value: Buffer, exp: number, delta: number): Buffer {
 export function readEntry(bytes: Buffer): Entry | null {
   if (!isEntry(bytes)) return null;
   return {
-    exp: bytes.readDoubleLE(4),
+    exp: entryExpiry(bytes),
     delta: bytes.readUInt32LE(12),
-    value: bytes.subarray(ENTRY_HEADER_BYTES),
+    value: entryValue(bytes),
   };
 }
 
-/** The logical expiry of stored bytes (ms), or null for a plain value. */
-export function entryExpiry(bytes: Buffer): number | null {
-  return isEntry(bytes) ? bytes.readDoubleLE(4) : null;
+/** The logical expiry (ms) of bytes that `isEntry` accepted. */
+export function entryExpiry(entry: Buffer): number {
+  return entry.readDoubleLE(4);
+}
+
+/** The codec's bytes inside bytes that `isEntry` accepted (a view, not a copy). */
+export function entryValue(entry: Buffer): Buffer {
+  return entry.subarray(ENTRY_HEADER_BYTES);
 }
 
 /**

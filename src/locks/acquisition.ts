@@ -11,6 +11,7 @@
  */
 import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../clock.js';
+import { ignore } from '../ignore.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
@@ -45,7 +46,8 @@ function asUnavailable(err: unknown): never {
 
 /** The reply shape of every acquire script: {1, token} or {0, ms left on the blocking lease}. */
 export function parseAttempt(reply: unknown): Attempt<number> {
-  const r = reply as [number, number];
+  // Integers from Lua; read as numbers whatever a store's eval hands back.
+  const r = reply as readonly [unknown, unknown];
   return r[0] === 1 ? { ok: true, value: Number(r[1]) } : { ok: false, retryInMs: Number(r[1]) };
 }
 
@@ -88,7 +90,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     } catch (err) {
       // The store did not answer: the script may still have run and granted the lock to a token
       // nobody will use. A best-effort release spares the next holder the lease.
-      if (err instanceof StoreUnavailableError && err.cause instanceof StoreTimeoutError) this.release().catch(noop);
+      if (err instanceof StoreUnavailableError && err.cause instanceof StoreTimeoutError) this.release().catch(ignore);
       throw err;
     }
   }
@@ -117,5 +119,3 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt, clock: this.clock });
   }
 }
-
-function noop(): void {}

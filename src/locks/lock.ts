@@ -23,6 +23,8 @@
  *     refused.
  */
 import { LockLostError, LockNotOwnedError } from '../errors.js';
+import { ignore } from '../ignore.js';
+import { isObject } from '../input.js';
 import { DEFAULTS } from '../defaults.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { newToken } from '../tokens.js';
@@ -77,7 +79,7 @@ export interface ResolvedLockOptions {
  * than ignore it, since a caller who asked for replica acknowledgement must not silently go without.
  */
 export function resolveLockOptions(opts: LockOptions | undefined, kind?: string): ResolvedLockOptions {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('lock options must be an object');
+  if (opts !== undefined && !isObject(opts)) throw new TypeError('lock options must be an object');
   if (kind !== undefined && (opts?.waitReplicas !== undefined || opts?.waitTimeoutMs !== undefined)) {
     throw new TypeError(`waitReplicas and waitTimeoutMs apply to lock, tryLock and withLock, not to a ${kind}`);
   }
@@ -236,6 +238,9 @@ export class Lock implements AsyncDisposable {
       this.#lose(err);
       throw err;
     }
+    // Released, releasing or lost while the extend was in flight: TypeScript keeps the narrowing
+    // of the check before the await, but these fields change under it.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
     if (this.#released || this.#releasing !== null || this.#lostReason !== undefined) return;
     this.#leaseMs = ms;
     this.#setValidity(sent, ms);
@@ -323,7 +328,7 @@ export async function runHolding<T>(lock: Lock, fn: (lock: Lock) => T | Promise<
   try {
     result = await fn(lock);
   } catch (err) {
-    await lock.release().catch(() => {});
+    await lock.release().catch(ignore);
     throw err;
   }
   await lock.release();

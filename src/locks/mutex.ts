@@ -10,6 +10,7 @@
 import { DEFAULTS } from '../defaults.js';
 import { StoreUnavailableError } from '../errors.js';
 import { siblingKey } from '../keys.js';
+import type { Store } from '../stores/store.js';
 import { Acquisition, strict, type LockContext } from './acquisition.js';
 import type { Lock, ResolvedLockOptions } from './lock.js';
 import { lockAcquire, lockExtend, lockRelease } from './scripts.js';
@@ -54,16 +55,21 @@ export function acquireMutex(ctx: LockContext, pk: string, name: string, o: Reso
  * Fewer acknowledgements than asked: the lock is released and the caller gets
  * StoreUnavailableError, as for a store that is not there (LK7: fail closed).
  */
+/** A store that can wait for replicas (Redis): its optional waitReplicas is there. */
+function canWaitReplicas(store: Store): store is Store & Required<Pick<Store, 'waitReplicas'>> {
+  return typeof store.waitReplicas === 'function';
+}
+
 async function acquireReplicated(ctx: LockContext, pk: string, name: string, o: ResolvedLockOptions, replicas: number): Promise<Lock> {
   const store = ctx.store;
-  if (typeof store.waitReplicas !== 'function') {
+  if (!canWaitReplicas(store)) {
     throw new TypeError(`waitReplicas needs a replicated store (Redis); this ${store.kind} store has no replicas`);
   }
   const timeoutMs = o.waitTimeoutMs ?? DEFAULTS.lockWaitTimeoutMs;
   const lock = await new MutexAcquisition(ctx, pk, name, o).acquire();
   let acked: number;
   try {
-    acked = await strict(ctx, 'lock WAIT', () => store.waitReplicas!(pk, replicas, timeoutMs));
+    acked = await strict(ctx, 'lock WAIT', () => store.waitReplicas(pk, replicas, timeoutMs));
   } catch (err) {
     await lock.release().catch(() => undefined);
     throw err;

@@ -22,8 +22,10 @@
  * see lock.ts for what the fencing token buys when that does not hold.
  */
 import { abortedError, LockTimeoutError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import { ignore } from '../ignore.js';
+import { isObject } from '../input.js';
 import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys.js';
-import type { Store } from '../stores/store.js';
+import type { ScriptReply, Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
 import { fenceRaise, lockAcquire, lockExtend, lockRelease } from './scripts.js';
 
@@ -75,7 +77,7 @@ function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> 
         clearTimeout(timer);
         resolve({ ok: true, value });
       },
-      (err) => {
+      (err: unknown) => {
         clearTimeout(timer);
         resolve({ ok: false, err });
       },
@@ -86,14 +88,18 @@ function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> 
 function nonNegative(name: string, v: unknown, def: number, integer = false): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
+    // Printed as every option message prints a bad value, whatever a JavaScript caller passed.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${String(v)}`);
   }
   return v;
 }
 
 export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {}): Redlock {
-  if (!Array.isArray(stores) || stores.length === 0) throw new TypeError('createRedlock needs a non-empty array of stores');
-  if (typeof opts !== 'object' || opts === null) throw new TypeError('redlock options must be an object');
+  // Checked as a JavaScript caller may pass it (Array.isArray would narrow `stores` to any[]).
+  const given: unknown = stores;
+  if (!Array.isArray(given) || given.length === 0) throw new TypeError('createRedlock needs a non-empty array of stores');
+  if (!isObject(opts)) throw new TypeError('redlock options must be an object');
   const driftFactor = nonNegative('driftFactor', opts.driftFactor, 0.01);
   if (driftFactor >= 1) throw new TypeError('driftFactor must be less than 1');
   const retryCount = nonNegative('retryCount', opts.retryCount, 10, true);
@@ -115,8 +121,8 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   const releaseAll = async (pk: string, token: string, timeoutMs: number, late: Array<[Store, Promise<unknown>]> = []) => {
     for (const [s, p] of late) {
       p.then(
-        () => s.eval(lockRelease, [pk], [token, pk]).catch(() => {}),
-        () => {},
+        () => s.eval(lockRelease, [pk], [token, pk]).catch(ignore),
+        ignore,
       );
     }
     return onAll((s) => s.eval(lockRelease, [pk], [token, pk]), timeoutMs);
@@ -133,7 +139,8 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
     let agreed = 0;
     acquired.forEach((r, i) => {
       if (r.ok) {
-        const [ok, n] = r.value as [number, number];
+        // {1, fencing token} or {0, ms left}: integers from Lua, read as numbers whatever the store hands back.
+        const [ok, n] = r.value as readonly ScriptReply[];
         if (ok === 1) {
           granted.push(nodes[i]!);
           agreed = Math.max(agreed, Number(n));
@@ -172,7 +179,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
       if (a.ok) {
         const holder = makeHolder(pk, token, nodeTimeoutMs);
         if (signal?.aborted) {
-          await holder.release().catch(() => {});
+          await holder.release().catch(ignore);
           throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`);
         }
         stats.acquired++;
@@ -194,7 +201,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
 
   function makeHolder(pk: string, token: string, nodeTimeoutMs: number): LockHolder {
     /** Succeeds on a majority: true; refused by too many: false; too many unreachable: throws. */
-    const decide = (results: NodeResult<unknown>[], what: string): boolean => {
+    const decide = (results: Array<NodeResult<unknown>>, what: string): boolean => {
       const yes = results.filter((x) => x.ok && x.value === 1).length;
       if (yes >= quorum) return true;
       const unreachable = results.filter((x) => !x.ok).length;
@@ -233,14 +240,18 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
 
 function pause(ms: number, signal: AbortSignal | undefined, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal === undefined) {
+      setTimeout(resolve, ms);
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(abortedError(signal!.reason, `waiting for lock ${JSON.stringify(name)}`));
+      reject(abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`));
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

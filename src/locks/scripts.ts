@@ -239,8 +239,9 @@ return {0, tonumber(first[2]) - now}`,
       keepAlive(data, holders, ttl);
       return [1, data.incrBy(fence, 1)];
     }
+    // The set is full (permits >= 1 members), so its first member exists and has a score.
     const first = data.zrange(holders, 0, 0)[0]!;
-    return [0, data.zscore(holders, first)! - now];
+    return [0, (data.zscore(holders, first) ?? now) - now];
   },
 };
 

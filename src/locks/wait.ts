@@ -9,6 +9,7 @@
  */
 import type { Clock } from '../clock.js';
 import { abortedError, LockTimeoutError } from '../errors.js';
+import { ignore } from '../ignore.js';
 import type { CacheStats } from '../observability.js';
 import type { ChannelHub } from '../waiting/channel-hub.js';
 import { Waiter } from '../waiting/wait.js';
@@ -76,7 +77,7 @@ export async function acquireWithWait<T>(plan: WaitPlan<T>, refusedAt?: number):
       await waiter.pause(r.retryInMs);
     }
   } catch (err) {
-    if (plan.giveUp) await plan.giveUp().catch(() => {});
+    if (plan.giveUp) await plan.giveUp().catch(ignore);
     throw err;
   } finally {
     waiter.leave();
@@ -85,7 +86,7 @@ export async function acquireWithWait<T>(plan: WaitPlan<T>, refusedAt?: number):
 
 async function afterGrant<T>(plan: WaitPlan<T>, value: T): Promise<T> {
   if (plan.signal?.aborted) {
-    await plan.undo(value).catch(() => {});
+    await plan.undo(value).catch(ignore);
     throw abortedError(plan.signal.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
   }
   if (plan.stats) plan.stats.acquired++;

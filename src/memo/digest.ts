@@ -31,7 +31,7 @@ export function canonicalArgumentBytes(args: readonly unknown[]): Buffer {
   const list = end === args.length ? args : args.slice(0, end);
   // Validate first: the codec detects cycles and excessive depth, so canonicalise() below can
   // recurse without guards, and the error names the offending argument's path.
-  const plain = encodeValue(list as unknown[], MAX_ARGUMENT_BYTES);
+  const plain = encodeValue(list, MAX_ARGUMENT_BYTES);
   if (!needsCanonicalForm(list)) return plain;
   return encodeValue(canonicalise(list), MAX_ARGUMENT_BYTES);
 }
@@ -60,7 +60,7 @@ function canonicalise(v: unknown): unknown {
   }
   if (isDate(v) || isUint8Array(v)) return v;
   if (isMap(v)) {
-    const entries = [...(v as Map<unknown, unknown>)].map(([k, val]) => {
+    const entries = [...v].map(([k, val]) => {
       const ck = canonicalise(k);
       return [encodeValue([ck], MAX_ARGUMENT_BYTES), [ck, canonicalise(val)]] as [Buffer, [unknown, unknown]];
     });
@@ -68,7 +68,7 @@ function canonicalise(v: unknown): unknown {
     return new Map(entries.map((e) => e[1]));
   }
   if (isSet(v)) {
-    const members = [...(v as Set<unknown>)].map((m) => {
+    const members = [...v].map((m) => {
       const cm = canonicalise(m);
       return [encodeValue([cm], MAX_ARGUMENT_BYTES), cm] as [Buffer, unknown];
     });

@@ -11,6 +11,7 @@
  * with everything else.
  */
 import { DEFAULTS } from '../defaults.js';
+import { isObject } from '../input.js';
 import { validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
@@ -90,11 +91,11 @@ function memoCall(
 function clearMemo(port: MemoPort, name: string, shared: boolean): Promise<number> {
   const prefix = `${name}/`;
   // The digest holds no `/`: a function named `a` never clears one named `a/b`.
-  return port.deleteEntries(prefix, shared, (n) => n.indexOf('/', prefix.length) < 0);
+  return port.deleteEntries(prefix, shared, (n) => !n.includes('/', prefix.length));
 }
 
 function checkMemoOptions(opts: MemoizeOptions | undefined, what: string): Required<Pick<MemoizeOptions, 'ttlSec'>> & MemoizeOptions {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError(`${what} options must be an object`);
+  if (opts !== undefined && !isObject(opts)) throw new TypeError(`${what} options must be an object`);
   const ttlSec = opts?.ttlSec === undefined ? DEFAULTS.memoTtlSec : opts.ttlSec;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {
     throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${String(ttlSec)}`);
@@ -129,7 +130,9 @@ export function memoize<F extends AnyFunction>(port: MemoPort, fn: F, opts?: Mem
 export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions) {
   const o = checkMemoOptions(opts, '@cached');
   return function <F extends AnyFunction>(method: F, context: ClassMethodDecoratorContext): F {
-    if (context.kind !== 'method') throw new TypeError('@cached decorates methods');
+    // Applied from JavaScript (or by hand), the decorator may be given any decorator's context.
+    const kind: string = context.kind;
+    if (kind !== 'method') throw new TypeError('@cached decorates methods');
     if (typeof context.name === 'symbol' && o.name === undefined) {
       throw new TypeError('@cached on a symbol-named method needs a name option');
     }

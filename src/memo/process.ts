@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock.js';
 import { DEFAULTS } from '../defaults.js';
+import { isObject } from '../input.js';
 import { namespacePrefix } from '../keys.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { Store } from '../stores/store.js';
@@ -58,8 +59,9 @@ class ProcessMemo {
   set(key: string, entry: ProcessEntry): void {
     this.#entries.delete(key);
     this.#entries.set(key, entry);
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
+    // Oldest first: a Map iterates in insertion order, and deleting as it goes is safe.
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#max) break;
       this.#entries.delete(oldest);
     }
   }
@@ -217,10 +219,10 @@ export async function clearProcessCaches(port: ProcessPort, namespace: string): 
   else await publishClear(port, namespace, undefined);
 }
 
-const AsyncFunction = (async () => {}).constructor;
+const AsyncFunction = (async () => { /* made only to read its constructor */ }).constructor;
 
 export function processCached<F extends AnyFunction>(port: ProcessPort, namespaceOf: () => string, fn: F, opts?: ProcessCachedOptions): ProcessCached<F> {
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new TypeError('processCached options must be an object');
+  if (opts !== undefined && !isObject(opts)) throw new TypeError('processCached options must be an object');
   const name = memoName(fn, opts?.name, 'processCached');
   const ttlSec = opts?.ttlSec ?? null;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {

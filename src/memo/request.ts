@@ -27,7 +27,7 @@ export function requestCached<F extends AnyFunction>(fn: F): RequestCached<F> {
       return fn.apply(this, args);
     }
     let results = ctx.memo.get(id);
-    if (results === undefined) ctx.memo.set(id, (results = new Map()));
+    if (results === undefined) ctx.memo.set(id, (results = new Map<string, unknown>()));
     if (results.has(key)) return results.get(key);
     const value = fn.apply(this, args);
     results.set(key, value);

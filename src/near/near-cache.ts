@@ -41,6 +41,8 @@ const ENTRY_OVERHEAD = 64;
 const HOT = 1;
 const BYTES = 2;
 const SIZE_SHIFT = 4;
+/** physicalOf's remembered map before any namespace was looked up: empty, never written. */
+const NO_KEYS: ReadonlyMap<string, string> = new Map();
 
 class NearEntry {
   /** The frozen value, or (flag BYTES) its encoded bytes. */
@@ -114,11 +116,11 @@ export class NearCache {
    * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
    */
   readonly #physical = new Map<string, Map<string, string>>();
-  /** The namespace physicalOf last found in #physical, and its map. */
+  /** The namespace physicalOf last found in #physical, and its map (NO_KEYS while there is none). */
   #lastNs: string | undefined;
-  #lastKeys: Map<string, string> | undefined;
-  #activeWaiters: (() => void)[] = [];
-  #invalidationWaiters: (() => void)[] = [];
+  #lastKeys: ReadonlyMap<string, string> = NO_KEYS;
+  #activeWaiters: Array<() => void> = [];
+  #invalidationWaiters: Array<() => void> = [];
 
   constructor(opts: NearCacheConfig) {
     this.#maxEntries = opts.maxEntries;
@@ -145,6 +147,9 @@ export class NearCache {
     const e = this.#entries.get(pk);
     if (e === undefined) return NEAR_MISS;
     const m = e.m;
+    // With a TTL every entry is a TtlEntry (#put makes them so): a downcast. An instanceof check
+    // would cost a prototype walk on the hottest path there is.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     if (this.#ttlMs !== 0 && this.#now() >= (e as TtlEntry).x) {
       this.#remove(pk, e);
       return NEAR_MISS;
@@ -156,7 +161,7 @@ export class NearCache {
   /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
   physicalOf(ns: string, key: string): string | undefined {
     // The namespace of a hit is nearly always the one of the hit before: skip its lookup then.
-    if (ns === this.#lastNs) return this.#lastKeys!.get(key);
+    if (ns === this.#lastNs) return this.#lastKeys.get(key);
     const m = this.#physical.get(ns);
     if (m === undefined) return undefined;
     this.#lastNs = ns;
@@ -171,7 +176,7 @@ export class NearCache {
       if (this.#physical.size >= 64) {
         this.#physical.clear();
         this.#lastNs = undefined;
-        this.#lastKeys = undefined;
+        this.#lastKeys = NO_KEYS;
       }
       m = new Map();
       this.#physical.set(ns, m);
@@ -303,7 +308,7 @@ export class NearCache {
 function plainOnly(v: object): boolean {
   if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
   if (Array.isArray(v)) {
-    for (const x of v) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
+    for (const x of v as readonly unknown[]) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
     return true;
   }
   for (const k in v) {

@@ -44,7 +44,7 @@ class NearValueStore implements Store {
   get(key: string): Promise<Buffer | null> {
     return this.#inner.get(key);
   }
-  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
     return this.#inner.getMany(keys);
   }
 

@@ -139,7 +139,8 @@ export class StoreGuard {
     } catch (raw) {
       p = Promise.reject(raw);
     }
-    if (this.#deadlines) p = this.#deadlines.track(p, () => new StoreTimeoutError(`${what} did not answer within ${this.#deadlines!.timeoutMs} ms`));
+    const deadlines = this.#deadlines;
+    if (deadlines) p = deadlines.track(p, () => new StoreTimeoutError(`${what} did not answer within ${deadlines.timeoutMs} ms`));
     return p.then(
       (value) => {
         this.#answered(probe);

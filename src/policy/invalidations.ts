@@ -25,6 +25,7 @@
  */
 import type { Clock, Timer } from '../clock.js';
 import { isUnavailability } from '../errors.js';
+import { ignore } from '../ignore.js';
 import type { StoreGuard } from './guard.js';
 import type { Store } from '../stores/store.js';
 
@@ -149,7 +150,7 @@ export class PendingInvalidations {
         if (doomed.length > 0) await this.#guard.strict('DEL', () => this.#store.delete(doomed));
       }
     } finally {
-      await it.return?.().catch(() => {});
+      await it.return?.().catch(ignore);
     }
   }
 

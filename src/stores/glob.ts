@@ -26,9 +26,14 @@ export interface Glob {
   test(s: string): boolean;
 }
 
+/** The code point of one element of `Array.from(pattern)`: never an empty string, so never the `?? 0`. */
+function codePoint(ch: string): number {
+  return ch.codePointAt(0) ?? 0;
+}
+
 /** Escapes one code point for use inside a RegExp (inside or outside a class, with the `u` flag). */
 function lit(ch: string): string {
-  return /[0-9A-Za-z_]/.test(ch) ? ch : `\\u{${ch.codePointAt(0)!.toString(16)}}`;
+  return /[0-9A-Za-z_]/.test(ch) ? ch : `\\u{${codePoint(ch).toString(16)}}`;
 }
 
 /** The RegExp source of a Redis glob; see the module comment for the rules. */
@@ -64,7 +69,7 @@ export function globSource(pattern: string): string {
         } else if (i + 2 < n && p[i + 1] === '-') {
           let lo = d;
           let hi = p[i + 2]!;
-          if (lo.codePointAt(0)! > hi.codePointAt(0)!) [lo, hi] = [hi, lo];
+          if (codePoint(lo) > codePoint(hi)) [lo, hi] = [hi, lo];
           items.push(`${lit(lo)}-${lit(hi)}`);
           i += 2;
         } else {

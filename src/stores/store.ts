@@ -121,7 +121,7 @@ export interface Store {
 
   get(key: string): Promise<Buffer | null>;
   /** Keys may belong to different slots: the store groups them (one MGET per slot on a cluster). */
-  getMany(keys: readonly string[]): Promise<(Buffer | null)[]>;
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>>;
   /** Resolves false only when `ifAbsent` was set and the key existed. */
   set(key: string, value: Buffer, opts?: SetOptions): Promise<boolean>;
   setMany(entries: ReadonlyArray<readonly [key: string, value: Buffer, ttlMs: TtlMs]>): Promise<void>;

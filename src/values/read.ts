@@ -14,8 +14,9 @@
  *     near cache keeps it.
  *  4. With a stale policy (S6, S7) the entry's metadata decides instead (refresh.ts).
  */
-import { MISS, type CacheCore, type Miss } from '../core.js';
+import { MISS, type CacheCore } from '../core.js';
 import type { HeldLease } from '../flight/lease.js';
+import { isObject } from '../input.js';
 import type { Load } from '../flight/stampede.js';
 import { NEAR_MISS, type NearCache, type Ticket } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
@@ -60,7 +61,7 @@ function checkGetOptions<T>(core: CacheCore, opts: GetValueOptions<T>): void {
  */
 export function getValue<T>(core: CacheCore, scope: Scope, key: string, opts: GetValueOptions<T> | undefined): Promise<T | undefined> {
   const near = core.near;
-  if (near !== null && (opts === undefined || (typeof opts === 'object' && opts !== null && unscoped(opts)))) {
+  if (near !== null && (opts === undefined || (isObject(opts) && unscoped(opts)))) {
     const namespace = scope.namespace;
     const known = near.physicalOf(namespace, key);
     if (known !== undefined) {
@@ -97,7 +98,7 @@ async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts:
       const v = core.decode(b, pk, key, true);
       return v === MISS ? null : { value: v };
     };
-    return readWithPolicy(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy)) as Promise<T | undefined>;
+    return readWithPolicy<T>(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy));
   }
   if (generator === undefined) {
     const hit = await readValue(core, scope, pk, key, true);
@@ -168,7 +169,7 @@ async function fill(
   }
   const near = policy === undefined ? core.near : null;
   const decoded = core.decodeOwn(plain);
-  if (lease === null && (near === null || !near.active)) {
+  if (lease === null && !near?.active) {
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
     return { value: decoded, released: false };
   }
@@ -185,20 +186,20 @@ async function fill(
         : core.store.eval(fillAndRelease, [pk, lease.key], [bytes, storeTtl ?? 0, lease.token, lease.channel, pk]),
     );
   } catch (err) {
-    if (ticket !== null) near!.abandon(ticket);
+    if (near !== null && ticket !== null) near.abandon(ticket);
     throw err;
   }
   const written = reply !== undefined;
-  if (ticket === null) return { value: decoded, released: written };
+  if (near === null || ticket === null) return { value: decoded, released: written };
   if (!written) {
-    near!.abandon(ticket);
+    near.abandon(ticket);
     return { value: decoded, released: false };
   }
-  return { value: near!.settle(ticket, decoded, bytes), released: true };
+  return { value: near.settle(ticket, decoded, bytes), released: true };
 }
 
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */
-export function peek<T>(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): T | undefined {
+export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): unknown {
   const near = core.near;
   if (near === null) return undefined;
   const namespace = opts === undefined ? scope.namespace : '';
@@ -208,7 +209,7 @@ export function peek<T>(core: CacheCore, scope: Scope, key: string, opts: ScopeO
     if (opts === undefined) near.rememberPhysical(namespace, key, pk);
   }
   const v = near.get(pk);
-  return v === NEAR_MISS ? undefined : (core.nearHit(v, key, scope.namespace) as T);
+  return v === NEAR_MISS ? undefined : core.nearHit(v, key, scope.namespace);
 }
 
 /** One value read: the near cache, then the store. `count`: as a hit or miss (O1). */
@@ -225,18 +226,18 @@ export async function readValue(core: CacheCore, scope: Scope, pk: string, key: 
   try {
     bytes = await core.guard.read('GET', () => core.values.get(pk), null);
   } catch (err) {
-    if (ticket !== null) near!.abandon(ticket);
+    if (near !== null && ticket !== null) near.abandon(ticket);
     throw err;
   }
   let value: unknown = bytes === null ? MISS : core.decode(bytes, pk, key);
-  if (ticket !== null) value = settle(near!, ticket, value, bytes);
+  if (near !== null && ticket !== null) value = settle(near, ticket, value, bytes);
   if (count) core.count(value === MISS, key, scope.namespace);
   return value;
 }
 
 /** Ends a read's ticket: keeps the value near unless it is a miss or carries S6/S7 metadata. */
 function settle(near: NearCache, ticket: Ticket, value: unknown, bytes: Buffer | null): unknown {
-  if (value === MISS || isEntry(bytes!)) {
+  if (value === MISS || bytes === null || isEntry(bytes)) {
     near.abandon(ticket);
     return value;
   }
@@ -244,7 +245,7 @@ function settle(near: NearCache, ticket: Ticket, value: unknown, bytes: Buffer |
 }
 
 /** Reads several keys in one round trip per slot; misses are `undefined`. */
-export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], opts: ScopeOptions | undefined): Promise<(T | undefined)[]> {
+export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], opts: ScopeOptions | undefined): Promise<Array<T | undefined>> {
   if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
   const { physical } = scope.keys(keys, opts);
   if (physical.length === 0) return [];
@@ -261,19 +262,19 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
   if (near !== null) core.stats.near.misses += missing.length;
   const tickets = near === null ? null : missing.map((i) => near.begin(physical[i]!));
   const wanted = missing.length === physical.length ? physical : missing.map((i) => physical[i]!);
-  let found: (Buffer | null)[] | null;
+  let found: Array<Buffer | null> | null;
   try {
     found = await core.guard.read('MGET', () => core.values.getMany(wanted), null);
   } catch (err) {
-    if (tickets !== null) for (const t of tickets) if (t !== null) near!.abandon(t);
+    if (near !== null && tickets !== null) for (const t of tickets) if (t !== null) near.abandon(t);
     throw err;
   }
   for (let j = 0; j < missing.length; j++) {
     const i = missing[j]!;
     const bytes = found?.[j] ?? null;
-    let value: Miss | unknown = bytes === null ? MISS : core.decode(bytes, physical[i]!, keys[i]!);
+    let value: unknown = bytes === null ? MISS : core.decode(bytes, physical[i]!, keys[i]!);
     const t = tickets?.[j] ?? null;
-    if (t !== null) value = settle(near!, t, value, bytes);
+    if (near !== null && t !== null) value = settle(near, t, value, bytes);
     core.count(value === MISS, keys[i]!, namespace);
     out[i] = value === MISS ? undefined : (value as T);
   }

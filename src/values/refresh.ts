@@ -21,6 +21,7 @@
  */
 import type { CacheCore } from '../core.js';
 import { ClosedError, ValueError } from '../errors.js';
+import { isObject } from '../input.js';
 import { readEntry, xfetchDue } from '../codec/entry.js';
 import type { Load } from '../flight/stampede.js';
 
@@ -55,7 +56,7 @@ export function stalePolicy(opts: StaleOptions | undefined): StalePolicy | undef
   const sieMs = sie === undefined ? 0 : Math.round(nonNegativeSeconds(sie, 'staleIfErrorSec') * 1000);
   let beta: number | undefined;
   if (earlyRefresh !== undefined) {
-    if (typeof earlyRefresh !== 'object' || earlyRefresh === null) throw new TypeError('earlyRefresh must be { beta }');
+    if (!isObject(earlyRefresh)) throw new TypeError('earlyRefresh must be { beta }');
     const b = earlyRefresh.beta;
     if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) throw new TypeError(`earlyRefresh.beta must be a positive finite number, got ${String(b)}`);
     beta = b;
@@ -85,7 +86,7 @@ export async function readWithPolicy<T>(
   const now = options.now();
   const isCurrent = async () => {
     const again = await core.guard.read('GET', () => core.values.get(load.pk), null);
-    return again !== null && again.equals(bytes);
+    return again?.equals(bytes) === true;
   };
   if (now < entry.exp) {
     if (policy.beta !== undefined && xfetchDue(now, entry, policy.beta, options.random)) stampede.refresh(load, isCurrent);

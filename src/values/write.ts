@@ -7,6 +7,7 @@
  * an invalidation raced it.
  */
 import type { CacheCore } from '../core.js';
+import type { NearCache } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
 import type { TtlMs } from '../stores/store.js';
 import type { SetValueOptions } from './read.js';
@@ -24,13 +25,12 @@ export async function setValue(core: CacheCore, scope: Scope, key: string, value
   const pending = core.settle(pk);
   if (pending !== undefined) await pending;
   const near = core.near;
-  if (near !== null && near.active) return setNear(core, pk, bytes, ttlMs);
+  if (near?.active) return setNear(core, near, pk, bytes, ttlMs);
   await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
 }
 
 /** setValue through the near cache; the value is kept only if nothing raced it. */
-async function setNear(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
-  const near = core.near!;
+async function setNear(core: CacheCore, near: NearCache, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
   near.drop(pk);
   const ticket = near.begin(pk);
   let reply: unknown;
@@ -43,13 +43,18 @@ async function setNear(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs)
   if (ticket !== null && reply === 1) near.settle(ticket, core.decodeOwn(bytes), bytes);
 }
 
+/** A JavaScript caller's entry may be anything: a pair is an array of two. */
+function isPair(e: unknown): boolean {
+  return Array.isArray(e) && e.length === 2;
+}
+
 /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
 export async function setMany(core: CacheCore, scope: Scope, entries: Array<[string, unknown]>, opts: SetValueOptions | undefined): Promise<void> {
   if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
   const ttlMs = core.ttlMs(opts?.expiresInSec);
   const keys = entries.map((e, i) => {
-    if (!Array.isArray(e) || e.length !== 2) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
-    return e[0] as string;
+    if (!isPair(e)) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
+    return e[0];
   });
   const { physical } = scope.keys(keys, opts);
   const encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);
@@ -79,7 +84,8 @@ export async function exists(core: CacheCore, scope: Scope, key: string, opts: S
 }
 
 /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
-export async function expire(core: CacheCore, scope: Scope, key: string, seconds: number | null, opts: ScopeOptions | undefined): Promise<boolean> {
+/** `seconds` left out (a JavaScript caller) is a TypeError, not the default TTL. */
+export async function expire(core: CacheCore, scope: Scope, key: string, seconds: number | null | undefined, opts: ScopeOptions | undefined): Promise<boolean> {
   const pk = scope.key(key, opts);
   if (seconds === undefined) throw new TypeError('seconds must be a positive number or null');
   const ttlMs = core.ttlMs(seconds, 'seconds');

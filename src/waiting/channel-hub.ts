@@ -13,6 +13,7 @@
  * subscription that fails is forgotten: the next join tries again (waiters poll meanwhile).
  */
 import type { Clock, Timer } from '../clock.js';
+import { ignore } from '../ignore.js';
 import type { Store } from '../stores/store.js';
 
 export type Listener = (message: Buffer) => void;
@@ -78,18 +79,17 @@ export class ChannelHub {
     set.add(listener);
     ch.count++;
     let left = false;
-    const hub = this;
     return {
       ready: ch.ready,
       get active() {
         return !left && ch.active;
       },
-      leave() {
+      leave: () => {
         if (left) return;
         left = true;
         if (set.delete(listener)) ch.count--;
         if (set.size === 0 && ch.listeners.get(topic) === set) ch.listeners.delete(topic);
-        if (ch.count === 0 && ch.unsubscribe !== null) hub.#scheduleLinger(name, ch);
+        if (ch.count === 0 && ch.unsubscribe !== null) this.#scheduleLinger(name, ch);
       },
     };
   }
@@ -102,7 +102,7 @@ export class ChannelHub {
         ch.unsubscribe = unsubscribe;
         // Closed, replaced or abandoned while we subscribed.
         if (this.#closed || this.#channels.get(name) !== ch) {
-          void unsubscribe().catch(noop);
+          void unsubscribe().catch(ignore);
           return false;
         }
         ch.active = true;
@@ -127,7 +127,7 @@ export class ChannelHub {
         if (ch.count > 0 || this.#channels.get(name) !== ch) return;
         this.#channels.delete(name);
         ch.active = false;
-        void ch.unsubscribe?.().catch(noop);
+        void ch.unsubscribe?.().catch(ignore);
       },
       this.#lingerMs,
       true,
@@ -138,14 +138,12 @@ export class ChannelHub {
     this.#closed = true;
     const channels = [...this.#channels.values()];
     this.#channels.clear();
-    await Promise.all(
-      channels.map((ch) => {
-        ch.linger?.cancel();
-        ch.active = false;
-        return ch.unsubscribe?.().catch(noop);
-      }),
-    );
+    const unsubscribing: Array<Promise<void>> = [];
+    for (const ch of channels) {
+      ch.linger?.cancel();
+      ch.active = false;
+      if (ch.unsubscribe !== null) unsubscribing.push(ch.unsubscribe().catch(ignore));
+    }
+    await Promise.all(unsubscribing);
   }
 }
-
-function noop(): void {}

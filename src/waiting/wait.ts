@@ -9,7 +9,7 @@
  * (jittered with the injected randomness, so waiters of many processes do not poll in step), or
  * sooner when the holder's lease runs out earlier.
  */
-import type { Clock, Timer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { ChannelHub, Membership } from './channel-hub.js';
 
 /** Polling bounds (LK5: at least every 100 ms). */
@@ -78,12 +78,20 @@ export class Waiter {
   #sleep(ms: number, until: Promise<unknown> | null): Promise<void> {
     const { clock, signal } = this.#spec;
     return new Promise<void>((resolve, reject) => {
-      let timer: Timer | undefined;
+      const fail = () => {
+        this.#wake = null;
+        reject(this.#spec.onAbort?.() ?? new Error('aborted'));
+      };
+      if (signal?.aborted) {
+        fail();
+        return;
+      }
       let finished = false;
+      // done and onAbort run only after the timer is set: a clock's timer never fires as it is set.
       const done = () => {
         if (finished) return;
         finished = true;
-        timer?.cancel();
+        timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         this.#wake = null;
         this.#woken = false;
@@ -92,15 +100,11 @@ export class Waiter {
       const onAbort = () => {
         if (finished) return;
         finished = true;
-        timer?.cancel();
-        this.#wake = null;
-        reject(this.#spec.onAbort?.() ?? new Error('aborted'));
+        timer.cancel();
+        fail();
       };
-      if (signal !== undefined) {
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      timer = clock.setTimeout(done, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = clock.setTimeout(done, ms);
       this.#wake = done;
       until?.then(done, done);
     });

@@ -17,7 +17,7 @@ const NOT_CALLS = new Set(['monitor', 'echo', 'info', 'client', 'hello', 'ping',
 async function sent(servers: readonly RedisServer[], fn: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const clients: Redis[] = [];
-  const done: Promise<void>[] = [];
+  const done: Array<Promise<void>> = [];
   const marker = `rt-marker-${Math.random()}`;
   for (const s of servers) {
     const base = new Redis(s.url);
@@ -27,7 +27,10 @@ async function sent(servers: readonly RedisServer[], fn: () => Promise<unknown>)
     done.push(
       new Promise<void>((resolve) =>
         m.on('monitor', (_time: string, args: string[], source: string) => {
-          if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) return resolve();
+          if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) {
+            resolve();
+            return;
+          }
           if (source !== 'lua' && !NOT_CALLS.has(args[0]!.toLowerCase())) seen.push(args[0]!.toLowerCase());
         }),
       ),
@@ -58,8 +61,9 @@ function roundTrips(name: string, setup: () => Promise<{ spec: StoreSpec; server
       await cache.getValue('warm', { generator: () => 1 });
     });
     after(async () => {
-      await cache?.close();
-      await env?.stop();
+      // Either is undefined if before() failed.
+      await (cache as Cache | undefined)?.close();
+      await (env as typeof env | undefined)?.stop();
     });
 
     test('S5, N1: a cold generator miss is three round trips (read, claim, fill) and the next read none', async () => {

@@ -15,8 +15,9 @@ import {
   type MemoryStoreOptions,
 } from '../../src/stores/memory/index.js';
 import { globMatch, compileGlob } from '../../src/stores/glob.js';
+import { clockWithNow } from '../../src/clock.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { ClosedError, NotIntegerError, StoreError, WrongTypeError } from '../../src/errors.js';
+import { ClosedError, StoreError } from '../../src/errors.js';
 import type { LocalData, Script, ScriptArg, ScriptReply } from '../../src/stores/store.js';
 import { GLOB_CASES } from '../contract/store/glob-cases.js';
 
@@ -32,7 +33,8 @@ function fixture(opts: MemoryStoreOptions = {}) {
       t += ms;
     },
   };
-  const store = new MemoryStore({ now: clock.now, sweepIntervalMs: 0, ...opts });
+  // Wall time from t, the system's timers (sweepIntervalMs 0 sets none): what the deprecated `now` gave.
+  const store = new MemoryStore({ clock: clockWithNow(clock.now), sweepIntervalMs: 0, ...opts });
   return { store, clock, data: store.data };
 }
 
@@ -153,9 +155,9 @@ test('LocalData.publish (from a script) delivers only after the script', async (
 test('publish counts the handlers subscribed when it is called, even one that leaves before delivery', async () => {
   const { store } = fixture();
   const got: string[] = [];
-  const off1 = await store.subscribe('ch', (m) => got.push(`1:${m}`));
-  await store.subscribe('ch', (m) => got.push(`2:${m}`));
-  await store.subscribe('other', (m) => got.push(`x:${m}`));
+  const off1 = await store.subscribe('ch', (m) => got.push(`1:${m.toString()}`));
+  await store.subscribe('ch', (m) => got.push(`2:${m.toString()}`));
+  await store.subscribe('other', (m) => got.push(`x:${m.toString()}`));
   assert.equal(await store.publish('ch', b('hi')), 2);
   await tick();
   assert.deepEqual(got.sort(), ['1:hi', '2:hi']);
@@ -190,8 +192,7 @@ test('scan stops at the first key created after it began, so writers cannot make
   const { store } = fixture();
   for (let i = 0; i < 100; i++) await store.set(`k${i}`, b('v'));
   let n = 0;
-  for await (const batch of store.scan('k*', 10)) {
-    void batch;
+  for await (const _batch of store.scan('k*', 10)) {
     await store.set(`k${99 - n}`, b('overwritten'));
     await store.get(`k${n}`);
     await store.delete([`k${50 + n}`]);

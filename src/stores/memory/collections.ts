@@ -83,7 +83,7 @@ export class Collections extends Keyspace implements LocalData {
 
   hgetall(key: string): Map<string, Buffer> {
     const e = this.read(key, 'hash');
-    return e === undefined ? new Map() : new Map(e.value as Hash);
+    return e === undefined ? new Map<string, Buffer>() : new Map(e.value as Hash);
   }
 
   hincrBy(key: string, field: string, by: number): number {
@@ -143,7 +143,9 @@ export class Collections extends Keyspace implements LocalData {
     const e = this.read(key, 'list');
     if (e === undefined) return null;
     const list = e.value as Buffer[];
-    const v = (end === 'left' ? list.shift() : list.pop())!;
+    // An emptied list is removed (below), so a list read here has an element to pop.
+    const v = end === 'left' ? list.shift() : list.pop();
+    if (v === undefined) return null;
     this.grow(e, -(v.length + ELEMENT_OVERHEAD));
     if (list.length === 0) this.remove(e);
     return v;

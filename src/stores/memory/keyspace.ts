@@ -160,7 +160,7 @@ export class Keyspace {
   /** MGET: a key of another type reads as null. */
   mget(key: string): Buffer | null {
     const e = this.lookup(key);
-    if (e === undefined || e.type !== 'string') return null;
+    if (e?.type !== 'string') return null;
     if (this.bounded) this.lru.touch(e);
     return e.value as Buffer;
   }

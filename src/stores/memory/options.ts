@@ -47,6 +47,8 @@ export function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: n
 
 /** The clock of the options: `clock`, else one on the deprecated `now`, else the system clock. */
 export function resolveClock(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): Clock {
+  // Reading the deprecated `now` is this function's job: it keeps the alias working.
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
   const { clock, now } = opts;
   if (clock !== undefined) {
     const c = clock as Partial<Clock> | null;

@@ -106,7 +106,7 @@ export class MemoryStore implements Store {
     return this.ks.get(key);
   }
 
-  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+  async getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
     this.open();
     const out = new Array<Buffer | null>(keys.length);
     for (let i = 0; i < keys.length; i++) out[i] = this.ks.mget(keys[i]!);

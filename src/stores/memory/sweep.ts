@@ -56,7 +56,7 @@ export class ExpirySweep {
       let expiredInRound = 0;
       let inRound = 0;
       while (inRound < SWEEP_ROUND && examined < limit) {
-        if (this.iter === undefined) this.iter = this.ks.map.values();
+        this.iter ??= this.ks.map.values();
         const r = this.iter.next();
         if (r.done === true) {
           this.iter = undefined;

@@ -21,7 +21,7 @@ import type { Connection, PendingWrites } from './connection.js';
 
 interface GetWaiter {
   resolve: (v: Buffer | null) => void;
-  reject: (e: Error) => void;
+  reject: (e: unknown) => void;
   /** Other callers of the same key in this batch. */
   next: GetWaiter | null;
 }
@@ -33,7 +33,7 @@ function settleWaiters(w: GetWaiter, v: Buffer | null): void {
   for (let x = w.next; x !== null; x = x.next) x.resolve(v === null ? null : Buffer.from(v));
 }
 
-function failWaiters(w: GetWaiter, err: Error): void {
+function failWaiters(w: GetWaiter, err: unknown): void {
   for (let x: GetWaiter | null = w; x !== null; x = x.next) x.reject(err);
 }
 
@@ -70,7 +70,7 @@ export class ReadBatch implements PendingWrites {
       for (const [key, w] of batch) {
         conn.exec('GET', () => conn.client.getBuffer(key)).then(
           (v) => settleWaiters(w, v),
-          (e: Error) => failWaiters(w, e),
+          (e: unknown) => failWaiters(w, e),
         );
       }
       return;
@@ -82,7 +82,7 @@ export class ReadBatch implements PendingWrites {
         const i = group[0]!;
         conn.exec('GET', () => conn.client.getBuffer(keys[i]!)).then(
           (v) => settleWaiters(waiters[i]!, v),
-          (e: Error) => failWaiters(waiters[i]!, e),
+          (e: unknown) => failWaiters(waiters[i]!, e),
         );
         continue;
       }
@@ -91,7 +91,7 @@ export class ReadBatch implements PendingWrites {
         (values) => {
           for (let j = 0; j < group.length; j++) settleWaiters(waiters[group[j]!]!, values[j] ?? null);
         },
-        (e: Error) => {
+        (e: unknown) => {
           for (const i of group) failWaiters(waiters[i]!, e);
         },
       );
@@ -109,7 +109,7 @@ export interface SetWaiter {
   px: number | null;
   nx: boolean;
   resolve: (set: boolean) => void;
-  reject: (e: Error) => void;
+  reject: (e: unknown) => void;
 }
 
 /** One SET as its caller asked for it, on a connection or a pipeline. Its reply is null when NX found the key. */
@@ -173,7 +173,7 @@ export class WriteBatch implements PendingWrites {
         let j = i;
         while (j < batch.length && plainSet(batch[j]!)) j++;
         if (j - i >= 2) {
-          const args: (string | Buffer)[] = [];
+          const args: Array<string | Buffer> = [];
           for (let k = i; k < j; k++) {
             args.push(batch[k]!.key, batch[k]!.value);
             commandOf[k] = commands;
@@ -201,7 +201,7 @@ export class WriteBatch implements PendingWrites {
           else batch[i]!.resolve(reply !== null);
         }
       },
-      (e: Error) => {
+      (e: unknown) => {
         for (const w of batch) w.reject(e);
       },
     );

@@ -37,7 +37,7 @@ export function clusterTrackingConnections(cluster: Cluster, commandTimeoutMs: n
     cluster,
     open: (node, extra) =>
       new Redis({
-        ...(node.options as RedisOptions),
+        ...node.options,
         ...subscriberOverrides(commandTimeoutMs),
         // An invalidation connection only subscribes: it is never a replica's READONLY reader.
         readOnly: false,

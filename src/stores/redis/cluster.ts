@@ -35,6 +35,9 @@ function crc16(s: string, from: number, to: number): number {
 
 function crc16Bytes(b: Buffer): number {
   let crc = 0;
+  // Indexed on purpose: for-of over a Buffer goes through its iterator, about half as fast here
+  // (measured on Node 20, 30-byte keys), and every command of a non-ASCII key hashes it.
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of
   for (let i = 0; i < b.length; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ b[i]!) & 0xff]!;
   return crc;
 }
@@ -149,19 +152,20 @@ function dialMasters(cluster: Cluster): Redis[] {
 
 /** The first connection to a cluster is made once every master's connection is (see dialMastersEagerly). */
 export function mastersReady(cluster: Cluster): Promise<unknown> {
+  const waiting = dialMasters(cluster).filter((node) => node.status !== 'ready');
   return Promise.all(
-    dialMasters(cluster).map((node) => {
-      if (node.status === 'ready') return undefined;
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          node.off('ready', done);
-          node.off('end', done);
-          resolve();
-        };
-        node.on('ready', done);
-        node.on('end', done);
-      });
-    }),
+    waiting.map(
+      (node) =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            node.off('ready', done);
+            node.off('end', done);
+            resolve();
+          };
+          node.on('ready', done);
+          node.on('end', done);
+        }),
+    ),
   );
 }
 
@@ -265,7 +269,7 @@ export async function* scanNode(port: ExecPort, node: Redis, match: string, coun
 async function slotLayout(port: ExecPort, cluster: Cluster): Promise<string> {
   const lines = await Promise.all(
     cluster.nodes('master').map((node) =>
-      port.exec('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<unknown>).then((reply) => {
+      port.exec('CLUSTER NODES', () => node.call('CLUSTER', 'NODES')).then((reply) => {
         const text = Buffer.isBuffer(reply) ? reply.toString() : String(reply);
         const mine = text.split('\n').find((l) => l.includes('myself')) ?? '';
         const f = mine.trim().split(' ');

@@ -8,6 +8,7 @@
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode, type SentinelAddress } from 'ioredis';
 import type { Clock, Timer } from '../../clock.js';
+import { isObject } from '../../input.js';
 
 export type RedisKind = 'redis' | 'cluster' | 'sentinel';
 
@@ -60,7 +61,7 @@ export interface Connections {
    * it dials one master (non-sharded pub/sub reaches every node); `avoid` is the address of a
    * previous subscriber connection that gave up, so another node is preferred.
    */
-  makeSubscriber(avoid?: string): Redis;
+  makeSubscriber: (avoid?: string) => Redis;
 }
 
 /** How long after a command's deadline a connection that has answered nothing is torn down. */
@@ -231,7 +232,10 @@ function toHostPort(n: ClusterNode): { host: string; port: number } | null {
   if (typeof n === 'number') return { host: '127.0.0.1', port: n };
   if (typeof n === 'string') {
     const m = /^(?:redis:\/\/)?(.*?)(?::(\d+))?$/.exec(n);
-    return m ? { host: m[1] || '127.0.0.1', port: m[2] ? Number(m[2]) : 6379 } : null;
+    if (m === null) return null;
+    // `:6379` alone leaves the host empty: the default host then, as for no host at all.
+    const host = m[1] ?? '';
+    return { host: host === '' ? '127.0.0.1' : host, port: m[2] ? Number(m[2]) : 6379 };
   }
   return { host: n.host ?? '127.0.0.1', port: n.port ?? 6379 };
 }
@@ -251,18 +255,18 @@ export function openConnections(spec: RedisStoreSpec, commandTimeoutMs: number):
       ? clustered(spec as Cluster, commandTimeoutMs)
       : standalone(spec as Redis, commandTimeoutMs);
   }
-  if (typeof spec === 'object' && spec !== null) {
-    if ('redis' in spec && typeof spec.redis === 'object' && spec.redis !== null) {
+  if (isObject(spec)) {
+    if ('redis' in spec && isObject(spec.redis)) {
       return standalone(new Redis({ ...spec.redis, lazyConnect: true }), commandTimeoutMs);
     }
-    if ('cluster' in spec && typeof spec.cluster === 'object' && spec.cluster !== null) {
+    if ('cluster' in spec && isObject(spec.cluster)) {
       const { nodes, options = {} } = spec.cluster;
       if (!Array.isArray(nodes) || nodes.length === 0) {
         throw new TypeError('store: cluster.nodes must be a non-empty array of startup nodes');
       }
       return clustered(new Cluster(nodes, { ...options, lazyConnect: true }), commandTimeoutMs);
     }
-    if ('sentinel' in spec && typeof spec.sentinel === 'object' && spec.sentinel !== null) {
+    if ('sentinel' in spec && isObject(spec.sentinel)) {
       const { sentinels, name, options, ...rest } = spec.sentinel;
       if (!Array.isArray(sentinels) || sentinels.length === 0 || typeof name !== 'string' || name === '') {
         throw new TypeError('store: sentinel needs a non-empty `sentinels` array and the master `name`');

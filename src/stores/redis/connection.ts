@@ -58,7 +58,7 @@ export class Connection {
   private sentThisTick = 0;
   /** Moves with every chunk the main connection receives and with every new socket (onStall). */
   private dataMark = 0;
-  private corked: { uncork(): void }[] | null = null;
+  private corked: Array<{ uncork(): void }> | null = null;
   private lastConnError: string | null = null;
 
   constructor(spec: RedisStoreSpec, ms: number, clock: Clock) {
@@ -205,7 +205,7 @@ export class Connection {
     }
     if (this.corked === null) {
       const clients = this.isCluster ? (this.conns.main as Cluster).nodes('master') : [this.client];
-      const streams: { cork(): void; uncork(): void }[] = [];
+      const streams: Array<{ cork(): void; uncork(): void }> = [];
       for (const c of clients) {
         const stream = (c as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
         if (stream === undefined) continue;

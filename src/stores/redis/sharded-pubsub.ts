@@ -179,7 +179,7 @@ export class ShardedSubscriber {
         for (const node of [...this.downShards]) if (!this.shards.has(node)) this.downShards.delete(node);
         const suspects = [...this.suspects];
         this.suspects.clear();
-        const moves: Promise<void>[] = [];
+        const moves: Array<Promise<void>> = [];
         for (const [channel, ch] of this.channels) {
           const owner = this.cluster.slots[keySlot(channel)]?.[0];
           const fine = owner !== undefined && owner === ch.shard && this.shards.has(owner) && !this.downShards.has(owner);

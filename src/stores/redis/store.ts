@@ -34,7 +34,7 @@ function pxArg(ttlMs: number, what = 'ttlMs'): number {
   return Math.ceil(ttlMs);
 }
 
-function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
+function checkPipeline(results: Array<[Error | null, unknown]> | null): unknown[] {
   if (results === null) throw new StoreUnavailableError('redis pipeline was aborted');
   return results.map(([err, value]) => {
     if (err) throw err;
@@ -64,7 +64,7 @@ export class RedisStore implements Store {
   private closing: Promise<void> | null = null;
 
   constructor(spec: RedisStoreSpec, opts: RedisStoreOptions) {
-    const ms = opts?.commandTimeoutMs;
+    const ms = opts.commandTimeoutMs;
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new TypeError(`commandTimeoutMs must be a positive number, got ${String(ms)}`);
     }
@@ -91,9 +91,9 @@ export class RedisStore implements Store {
     return this.reads.get(key);
   }
 
-  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return this.conn.nothing([]);
-    const out: (Buffer | null)[] = new Array<Buffer | null>(keys.length).fill(null);
+    const out: Array<Buffer | null> = new Array<Buffer | null>(keys.length).fill(null);
     return this.conn.exec('MGET', () =>
       Promise.all(
         slotGroups(keys, this.isCluster).flatMap((group) =>
@@ -172,7 +172,8 @@ export class RedisStore implements Store {
     return this.conn.exec('PTTL', () => this.client.pttl(key)).then((ms) => (ms === -2 ? undefined : ms === -1 ? null : ms));
   }
 
-  async incrBy(key: string, by: number, ttlMsIfNew: TtlMs): Promise<number> {
+  /** `ttlMsIfNew` left out (a JavaScript caller) is null: no TTL. */
+  async incrBy(key: string, by: number, ttlMsIfNew: TtlMs | undefined): Promise<number> {
     if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${String(by)}`);
     if (ttlMsIfNew === null || ttlMsIfNew === undefined) return this.conn.exec('INCRBY', () => this.client.incrby(key, by));
     const px = pxArg(ttlMsIfNew, 'ttlMsIfNew');

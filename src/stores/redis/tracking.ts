@@ -98,7 +98,8 @@ export class RedisTracking {
       this.#lost();
     });
     inv.on('ready', () => void this.#subscribe(inv));
-    inv.on('messageBuffer', (channel: Buffer, message: unknown) => {
+    // A message is the invalidated keys (Buffers; one Buffer or an array), or null for a flush.
+    inv.on('messageBuffer', (channel: Buffer, message: Buffer | Buffer[] | null | undefined) => {
       if (channel.toString() !== INVALIDATE_CHANNEL) return;
       if (message === null || message === undefined) this.#sink.invalidate(null);
       else if (Array.isArray(message)) this.#sink.invalidate(message.map((k) => String(k)));
@@ -110,7 +111,9 @@ export class RedisTracking {
     const round = this.#invRound;
     try {
       // CLIENT ID before SUBSCRIBE: a RESP2 connection in subscriber mode takes no other command.
-      const id = Number(await inv.client('ID'));
+      // Typed a number, but a string when the client's options say stringNumbers.
+      const reply: unknown = await inv.client('ID');
+      const id = Number(reply);
       await inv.subscribe(INVALIDATE_CHANNEL);
       if (round !== this.#invRound || inv !== this.#inv) return;
       this.#invId = id;

@@ -10,7 +10,7 @@ before(async () => {
   cluster = await startCluster();
 });
 after(async () => {
-  await cluster?.stop();
+  await (cluster as RedisCluster | undefined)?.stop(); // undefined if before() failed
 });
 
 storeContract('redis cluster', async () => {

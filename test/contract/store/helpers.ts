@@ -11,7 +11,7 @@ import type { LocalData, Script, ScriptArg, ScriptReply, Store } from '../../../
 export interface StoreUnderTest {
   store: Store;
   /** Closes the store (and whatever the target opened for it); safe after the test closed it itself. */
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 export type StoreFactory = () => Promise<StoreUnderTest>;
@@ -47,7 +47,7 @@ export interface ContractContext {
   readonly target: string;
   readonly factory: StoreFactory;
   /** Wraps a test body: a fresh store and key space in, cleanup after, whatever the outcome. */
-  withStore(body: StoreTest): () => Promise<void>;
+  readonly withStore: (body: StoreTest) => () => Promise<void>;
 }
 
 export function contractContext(target: string, factory: StoreFactory): ContractContext {

@@ -10,7 +10,7 @@ before(async () => {
   server = await startRedis();
 });
 after(async () => {
-  await server?.stop();
+  await (server as RedisServer | undefined)?.stop(); // undefined if before() failed
 });
 
 storeContract('redis standalone', async () => {

@@ -24,7 +24,7 @@ const compareAndDelete = twin(
 return 0`,
   (data, [key], [token]) => {
     const current = data.get(key!);
-    return current !== null && current.equals(bytes(token)) ? (data.del(key!) ? 1 : 0) : 0;
+    return current?.equals(bytes(token)) ? (data.del(key!) ? 1 : 0) : 0;
   },
 );
 

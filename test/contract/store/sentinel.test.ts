@@ -10,7 +10,7 @@ before(async () => {
   group = await startSentinelGroup();
 });
 after(async () => {
-  await group?.stop();
+  await (group as SentinelGroup | undefined)?.stop(); // undefined if before() failed
 });
 
 storeContract('redis sentinel', async () => {
