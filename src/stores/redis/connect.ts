@@ -45,7 +45,8 @@ export interface RedisStoreOptions {
 
 /** Everything `createRedisStore` accepts (SPEC §0 `store`, minus 'memory' and custom stores). */
 export type RedisStoreSpec =
-  | string
+  /** A redis:// or rediss:// URL. (`string & {}` is any string, while editors still offer `'memory'` where both are allowed.) */
+  | (string & {})
   | { redis: RedisOptions }
   | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
   | { sentinel: SentinelSpec }
