@@ -302,11 +302,14 @@ export class RedisStore implements Store {
 
   /** On a Redis >= 7 cluster, a channel with a hash tag is a shard channel: SPUBLISH (pubsub.ts). */
   publish(channel: string, message: Buffer): Promise<number> {
-    return this.conn.exec('PUBLISH', () =>
-      this.conn.shardedPubSub && hasHashTag(channel)
-        ? (this.client.spublish(channel, message) as Promise<number>)
-        : this.client.publish(channel, message),
-    );
+    return this.conn.exec('PUBLISH', () => {
+      if (this.conn.shardedPubSub && hasHashTag(channel)) return this.client.spublish(channel, message) as Promise<number>;
+      // A keyless command goes to any node of a cluster, and each node forwards a PUBLISH over its
+      // own bus link: two publishes of one channel from two nodes can arrive out of order. Sent
+      // from the master of the channel's slot, every publish of a channel leaves from one node.
+      if (this.isCluster) return masterOf(this.conns.main as Cluster, channel).publish(channel, message);
+      return this.client.publish(channel, message);
+    });
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
