@@ -2,7 +2,7 @@
  * One in-flight load per key within this process (S4). Every caller that arrives while a load for
  * its key is running gets that load's promise: the same value, or the same error.
  *
- * The caller is expected to check the cache again inside the flight (see Cache.getValue): between
+ * The caller is expected to check the cache again inside the flight (values/read.ts): between
  * its first read missing and its joining the flight, another flight for the key may have finished
  * and stored the value, and without the second look it would run the generator a second time.
  */

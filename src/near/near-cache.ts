@@ -1,6 +1,6 @@
 /**
  * The near cache (SPEC §8, N1–N5): decoded values of `getValue`/`getMany` kept in process memory,
- * kept coherent by Redis itself (stores/redis-tracking.ts), not by trusting TTLs.
+ * kept coherent by Redis itself (stores/redis/tracking.ts), not by trusting TTLs.
  *
  * Coherence, step by step:
  *  - Only while tracking is active (both connections up, tracking pointed at the current

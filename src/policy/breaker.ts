@@ -49,11 +49,6 @@ export class CircuitBreaker {
     return this.#state;
   }
 
-  /** Unavailability failures in a row right now (0: the last call succeeded). */
-  get consecutiveFailures(): number {
-    return this.#failures;
-  }
-
   /**
    * Before a call: `{ probe }` to go ahead (`probe` true if this call is the half-open probe), or
    * the error to fail fast with.

@@ -5,7 +5,7 @@
  * clears) fails because the store is unavailable, its physical keys are remembered here; when a
  * pattern scan fails, the pattern is. Then:
  *
- *  - every read of a remembered key is a miss: `CacheCore.decode` asks `blocks(pk)` before it
+ *  - every read of a remembered key is a miss: the core's `decode` (core.ts) asks `blocks(pk)` before it
  *    decodes anything read under a physical key, so the old value is never served, from the store
  *    or from a layer that fills from it (the near cache);
  *  - in-process copies (the near cache, N2/F3) are dropped by the caller before the delete is

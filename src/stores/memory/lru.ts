@@ -20,10 +20,6 @@ export class LruList<T extends LruNode> {
     return this.head;
   }
 
-  get newest(): T | null {
-    return this.tail;
-  }
-
   /** The node used just after `node` (toward the newest end). */
   after(node: T): T | null {
     return node.lruNext as T | null;

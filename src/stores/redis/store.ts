@@ -356,7 +356,7 @@ export class RedisStore implements Store {
   // --- near cache (tracking.ts, cluster-tracking.ts) ----------------------------------------
 
   /**
-   * Server-assisted client-side caching for a near cache (near-cache.ts, N1–N3): Redis tracks what
+   * Server-assisted client-side caching for a near cache (near/near-cache.ts, N1–N3): Redis tracks what
    * the command connection reads (on a cluster, every node's) and reports other clients' changes
    * to `sink`. One sink at a time, since a connection's tracking redirects to one invalidation
    * connection: undefined while another is registered. The returned function stops it.

@@ -13,7 +13,7 @@
  *
  * Why NOLOOP: without it, this process's own writes would come back as invalidations and drop the
  * values it just wrote (N1: own writes are visible at once, with no round trip). The price is that
- * every own write must drop or refresh its key itself: near-cache.ts wraps the store for that.
+ * every own write must drop or refresh its key itself: the value paths write through near/near-store.ts for that.
  *
  * Tracking is only trusted while both connections are up and the main connection's tracking points
  * at the current invalidation connection. Either connection closing makes the sink inactive (the
