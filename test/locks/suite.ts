@@ -7,12 +7,11 @@
 // Redis, which expires leases on its own clock, they wait for real time.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { createCache, LarderError, LockLostError, LockNotOwnedError, LockTimeoutError, StoreUnavailableError, type Cache, type CacheOptions } from '../../src/index.js';
-import { delay } from '../../src/clock.js';
 import type { Store } from '../../src/stores/store.js';
 import { chaosStore } from '../support/chaos-store.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { fakeTime, realTime } from '../support/test-time.js';
 
 export interface Config {
   name: string;
@@ -21,29 +20,6 @@ export interface Config {
   /** A new store on `clock`, where the store can run on one; without it, time tests wait for real time. */
   makeStoreOn?(clock: FakeClock): Store;
   teardown(): Promise<void>;
-}
-
-/** Time as a test of time logic sees it. */
-interface Time {
-  /** On the fake clock: exact, where real time allows only bounds. */
-  readonly fake: boolean;
-  /** Lets `ms` pass: the fake clock moves on (running what falls due), real time is waited out. */
-  pass(ms: number): Promise<void>;
-  /** Resolves `ms` from now (on the fake clock: once the test moves it that far). */
-  delay(ms: number): Promise<void>;
-  /** Awaits `p`; on the fake clock, moving from timer to timer until it settles. */
-  run<T>(p: Promise<T>): Promise<T>;
-  /** Ms from an arbitrary origin. */
-  now(): number;
-}
-
-// Redis expires a lease on its own clock, and its replies come in real time: on a server these
-// tests wait for real time, and this is the one place they do.
-const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const realTime: Time = { fake: false, pass: realSleep, delay: realSleep, run: (p) => p, now: () => performance.now() };
-
-function fakeTime(clock: FakeClock): Time {
-  return { fake: true, pass: (ms) => clock.advance(ms), delay: (ms) => delay(clock, ms), run: (p) => clock.runUntil(p), now: () => clock.monotonic() };
 }
 
 export function lockSuite(cfg: Config) {
