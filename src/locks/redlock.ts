@@ -28,6 +28,7 @@ import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys
 import type { ScriptReply, Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
 import { fenceRaise, lockAcquire, lockExtend, lockRelease } from './scripts.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface RedlockOptions {
   /** Clock drift allowed, as a fraction of the lease. Default 0.01. */
@@ -44,6 +45,11 @@ export interface RedlockOptions {
   namespace?: string;
   /** Randomness in [0, 1), injectable for tests. Default Math.random. */
   random?: () => number;
+  /**
+   * Time for the attempts' elapsed time and node timeouts, the pauses between attempts, and the
+   * locks' validity and renewals, injectable for tests. Default: the system clock.
+   */
+  clock?: Clock;
 }
 
 /** Per-call options: cache.lock's, where `waitMs` (if given) also bounds the retries. */
@@ -63,7 +69,7 @@ export interface Redlock {
 type NodeResult<T> = { ok: true; value: T } | { ok: false; err: unknown; late?: Promise<unknown> };
 
 /** Runs `call`, failing with StoreTimeoutError after `ms`; a late answer is still handed to `late`. */
-function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> {
+function bounded<T>(clock: Clock, call: () => Promise<T>, ms: number): Promise<NodeResult<T>> {
   let p: Promise<T>;
   try {
     p = call();
@@ -71,14 +77,14 @@ function bounded<T>(call: () => Promise<T>, ms: number): Promise<NodeResult<T>> 
     return Promise.resolve({ ok: false, err });
   }
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ ok: false, err: new StoreTimeoutError(`redlock node did not answer within ${ms} ms`), late: p }), ms);
+    const timer = clock.setTimeout(() => resolve({ ok: false, err: new StoreTimeoutError(`redlock node did not answer within ${ms} ms`), late: p }), ms);
     p.then(
       (value) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve({ ok: true, value });
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve({ ok: false, err });
       },
     );
@@ -109,13 +115,18 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   const namespace = opts.namespace ?? 'default';
   validateScopePart(namespace, 'namespace');
   const random = opts.random ?? Math.random;
+  const clock: Clock = opts.clock ?? systemClock;
+  const c = clock as Partial<Clock> | null; // a caller without types may pass anything
+  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
+    throw new TypeError('clock must have now(), monotonic() and setTimeout()');
+  }
   const nodes = [...stores];
   const quorum = Math.floor(nodes.length / 2) + 1;
   const stats = { acquired: 0, waits: 0, timeouts: 0 };
   const drift = (ms: number) => Math.floor(ms * driftFactor) + 2;
 
   /** One round of one script on every node, each bounded. */
-  const onAll = <T>(fn: (s: Store) => Promise<T>, timeoutMs: number) => Promise.all(nodes.map((s) => bounded(() => fn(s), timeoutMs)));
+  const onAll = <T>(fn: (s: Store) => Promise<T>, timeoutMs: number) => Promise.all(nodes.map((s) => bounded(clock, () => fn(s), timeoutMs)));
 
   /** Releases on every node; a node whose acquire answers late is released once it does. */
   const releaseAll = async (pk: string, token: string, timeoutMs: number, late: Array<[Store, Promise<unknown>]> = []) => {
@@ -131,7 +142,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   /** One Redlock attempt: the fencing token and the time the lease was counted from, or why not. */
   async function attempt(pk: string, token: string, ttlMs: number, nodeTimeoutMs: number) {
     const fence = siblingKey(pk, 'F');
-    const started = performance.now();
+    const started = clock.monotonic();
     const acquired = await onAll((s) => s.eval(lockAcquire, [pk, fence], [token, ttlMs]), nodeTimeoutMs);
     const granted: Store[] = [];
     const late: Array<[Store, Promise<unknown>]> = [];
@@ -152,10 +163,10 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
     });
     let confirmed = 0;
     if (granted.length >= quorum) {
-      const raised = await Promise.all(granted.map((s) => bounded(() => s.eval(fenceRaise, [pk, fence], [token, agreed]), nodeTimeoutMs)));
+      const raised = await Promise.all(granted.map((s) => bounded(clock, () => s.eval(fenceRaise, [pk, fence], [token, agreed]), nodeTimeoutMs)));
       confirmed = raised.filter((r) => r.ok && r.value === 1).length;
     }
-    const elapsed = performance.now() - started;
+    const elapsed = clock.monotonic() - started;
     if (confirmed >= quorum && elapsed + drift(ttlMs) < ttlMs) return { ok: true as const, fencingToken: agreed, started };
     await releaseAll(pk, token, nodeTimeoutMs, late);
     return { ok: false as const, unavailable };
@@ -170,7 +181,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
     const pk = physicalKey({ namespace, user: null, shared: o?.shared === true }, 'L', name);
     const nodeTimeoutMs = fixedNodeTimeout ?? Math.min(500, Math.max(10, Math.floor(r.ttlMs / 10)));
     const token = newToken();
-    const began = performance.now();
+    const began = clock.monotonic();
     const signal = r.signal;
     let last: { unavailable: number } = { unavailable: 0 };
     for (let i = 0; ; i++) {
@@ -183,13 +194,13 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
           throw abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`);
         }
         stats.acquired++;
-        return new Lock({ name, fencingToken: a.fencingToken, holder, ttlMs: r.ttlMs, autoExtend: r.autoExtend, startedAt: a.started, driftMs: drift });
+        return new Lock({ name, fencingToken: a.fencingToken, holder, ttlMs: r.ttlMs, autoExtend: r.autoExtend, startedAt: a.started, clock, driftMs: drift });
       }
       last = a;
       const delay = retryDelayMs + random() * retryJitterMs;
-      if (i >= retries || performance.now() - began + delay > waitMs) break;
+      if (i >= retries || clock.monotonic() - began + delay > waitMs) break;
       if (i === 0) stats.waits++;
-      await pause(delay, signal, name);
+      await pause(clock, delay, signal, name);
     }
     // LK7: if a majority could not even be reached, say so: this is not contention.
     if (nodes.length - last.unavailable < quorum) {
@@ -213,10 +224,10 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
     return {
       release: async () => decide(await releaseAll(pk, token, nodeTimeoutMs), 'release'),
       extend: async (ms: number) => {
-        const started = performance.now();
+        const started = clock.monotonic();
         const results = await onAll((s) => s.eval(lockExtend, [pk], [token, ms]), nodeTimeoutMs);
         // A renewal that took most of the new lease is no renewal at all.
-        return decide(results, 'extend') && performance.now() - started + drift(ms) < ms;
+        return decide(results, 'extend') && clock.monotonic() - started + drift(ms) < ms;
       },
     };
   }
@@ -238,17 +249,17 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   };
 }
 
-function pause(ms: number, signal: AbortSignal | undefined, name: string): Promise<void> {
+function pause(clock: Clock, ms: number, signal: AbortSignal | undefined, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal === undefined) {
-      setTimeout(resolve, ms);
+      clock.setTimeout(resolve, ms);
       return;
     }
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(abortedError(signal.reason, `waiting for lock ${JSON.stringify(name)}`));
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);

@@ -4,5 +4,6 @@ import { contractSuite } from './suite.js';
 const store = createMemoryStore();
 contractSuite('embedded store', {
   makeStore: () => store,
+  makeStoreOn: (clock) => createMemoryStore({ clock }),
   close: async () => {},
 });

@@ -10,6 +10,7 @@ import type { Store } from '../../src/stores/store.js';
 import { startSentinelGroup, type SentinelGroup } from '../support/sentinel.js';
 import { contractSuite } from './suite.js';
 
+// Real time: a fail-over happens on the sentinels' and servers' clocks, over real connections.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let group: SentinelGroup;

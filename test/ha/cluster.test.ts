@@ -15,6 +15,7 @@ import { keySlot } from '../../src/stores/redis/cluster.js';
 import type { Store } from '../../src/stores/store.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 
+// Real time: reshards and fail-overs happen on the servers' clocks, over real connections.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One or more loss/restore cycles (each loss empties consumers' caches), ending restored. */

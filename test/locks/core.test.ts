@@ -1,5 +1,6 @@
 // The lock family's core rules, one suite run against the embedded store (LK9) and a real
-// redis-server: both must behave the same.
+// redis-server: both must behave the same. On the embedded store the tests of time logic run on
+// the fake clock; on Redis, whose leases expire on its own clock, in real time.
 import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/store.js';
@@ -11,6 +12,7 @@ lockSuite({
   name: 'the embedded store (LK9: the same guarantees within one process)',
   setup: async () => {},
   makeStore: () => createMemoryStore(),
+  makeStoreOn: (clock) => createMemoryStore({ clock }),
   teardown: async () => {},
 });
 

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createCache, type Cache } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
+// Real time: the holders are other processes (one stopped with SIGSTOP), and Redis expires their leases.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 

@@ -1,11 +1,14 @@
-// Redlock (LK10) over 3 and 5 real, independent redis-server processes.
+// Redlock (LK10) over 3 and 5 real, independent redis-server processes: quorums, killed and
+// stopped servers. Its time logic (retry pauses, renewals, their loss) runs on the fake clock over
+// embedded stores at the end of the file.
 import { after, before, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { createRedisStore, createRedlock, LockNotOwnedError, LockTimeoutError, StoreUnavailableError } from '../../src/index.js';
+import { createMemoryStore, createRedisStore, createRedlock, LockLostError, LockNotOwnedError, LockTimeoutError, StoreUnavailableError, type Clock } from '../../src/index.js';
 import { physicalKey } from '../../src/keys.js';
 import type { Store } from '../../src/stores/store.js';
 import { chaosStore } from '../support/chaos-store.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -148,7 +151,7 @@ test('LK10: a server slowed (SIGSTOP) past the node timeout counts as a failure;
   } finally {
     servers[2]!.process.kill('SIGCONT');
   }
-  await sleep(100);
+  await sleep(100); // real time: the woken server answers late over a real connection, then gets the release
   assert.equal(await holders('rl-slow', 3), 0, 'the slow server\'s late grant was released too');
 });
 
@@ -161,20 +164,70 @@ test('LK10: when waiting on a slow server takes longer than the lease, the attem
   } finally {
     servers[2]!.process.kill('SIGCONT');
   }
-  await sleep(100);
+  await sleep(100); // real time, as above: the late grant and its release travel a real network
   assert.equal(await holders('rl-past-lease', 3), 0);
 });
 
-test('LK10: a Redlock lock renews itself like any other (autoExtend) and aborts its signal when it cannot', async () => {
-  const nodes = (await storesFor(3)).map((s) => chaosStore(s));
-  const rl = createRedlock(nodes, { retryCount: 0 });
+// --- on the fake clock: three embedded stores (each its own "server") and the Redlock on one clock
+
+/** Three embedded stores on `clock`, each behind a chaos wrapper, and how long each lock key has left. */
+function fakeServers(clock: FakeClock) {
+  const nodes = Array.from({ length: 3 }, () => chaosStore(createMemoryStore({ clock })));
+  const pttl = (name: string) => Promise.all(nodes.map((s) => s.ttl(lockKey(name))));
+  return { nodes, pttl };
+}
+
+test('LK10, LK4: a Redlock lock renews itself every ttlMs/3 on every server (autoExtend) and aborts its signal at the first renewal a majority refuses', async () => {
+  const clock = new FakeClock();
+  const { nodes, pttl } = fakeServers(clock);
+  const rl = createRedlock(nodes, { retryCount: 0, clock });
   const lock = await rl.lock('rl-watch', { ttlMs: 300 });
-  await sleep(700);
+  await clock.advance(700);
   assert.ok(lock.held);
+  // Renewals at 100, 200, … 700 ms: each server's lease was just set to 300 ms again.
+  assert.deepEqual(await pttl('rl-watch'), [300, 300, 300]);
   nodes[0]!.mode = 'fail';
   nodes[1]!.mode = 'fail';
-  await new Promise((resolve) => lock.signal.addEventListener('abort', resolve));
+  const t0 = clock.monotonic();
+  const reason = await clock.runUntil(new Promise((resolve) => lock.signal.addEventListener('abort', () => resolve(lock.signal.reason))));
+  assert.ok(reason instanceof LockLostError, String(reason));
+  assert.equal(clock.monotonic() - t0, 100, 'lost at the next renewal, not at the end of the lease');
+  assert.ok(!lock.held);
   nodes[0]!.mode = 'ok';
   nodes[1]!.mode = 'ok';
   await lock.release().catch(() => {});
+});
+
+test('LK10: with a majority unreachable, each attempt waits retryDelayMs + random()·retryJitterMs, retryCount times, then fails and leaves no lock on the survivor', async () => {
+  const clock = new FakeClock();
+  const { nodes } = fakeServers(clock);
+  nodes[1]!.mode = 'fail';
+  nodes[2]!.mode = 'fail';
+  let tries = 0;
+  const counting = new Proxy(nodes[0]!, {
+    get(target, prop) {
+      if (prop === 'eval') {
+        return (...args: Parameters<Store['eval']>) => {
+          if (args[0].name === 'lock-acquire') tries++;
+          return target.eval(...args);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop);
+      return typeof v === 'function' ? (v.bind(target) as unknown) : v;
+    },
+  });
+  const rl = createRedlock([counting, nodes[1]!, nodes[2]!], { retryCount: 3, retryDelayMs: 50, retryJitterMs: 10, random: () => 0.5, clock });
+  const t0 = clock.monotonic();
+  await assert.rejects(clock.runUntil(rl.lock('rl-budget', { ttlMs: 2000 })), StoreUnavailableError);
+  assert.equal(clock.monotonic() - t0, 3 * (50 + 0.5 * 10), 'three pauses of 55 ms between four attempts');
+  assert.equal(tries, 4);
+  assert.equal(await nodes[0]!.ttl(lockKey('rl-budget')), undefined, 'the survivor\'s grant was released after each attempt');
+  // waitMs bounds the retries too: no pause that would end past it.
+  const t1 = clock.monotonic();
+  await assert.rejects(clock.runUntil(rl.lock('rl-budget', { ttlMs: 2000, waitMs: 120 })), StoreUnavailableError);
+  assert.equal(clock.monotonic() - t1, 2 * 55, 'a third pause would end at 165 ms, past waitMs');
+});
+
+test('LK10: a clock without now(), monotonic() and setTimeout() is a TypeError', () => {
+  assert.throws(() => createRedlock([createMemoryStore()], { clock: { now: Date.now } as unknown as Clock }), TypeError);
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createCache, LockLostError, LockNotOwnedError, StoreUnavailableError, type Cache, type Lock } from '../../src/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
+// Real time: a real redis-server is restarted under a held lock, and Redis expires the lease on its clock.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Retries `fn` while the store is still coming back (calls fail fast during a reconnect). */

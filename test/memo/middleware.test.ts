@@ -19,6 +19,8 @@ import type { RequestInfo } from '../../src/middleware.js';
 const cache = createCache({ store: createMemoryStore(), namespace: 'fallback' });
 after(() => cache.close());
 
+// Real timers, on purpose: requests over real sockets interleave across timer callbacks, where an
+// async context is most easily lost. No time logic is tested here.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Frappe-style: the site from a header (Host in production), the user from the session. */

@@ -36,6 +36,7 @@ describe('process caches on redis', () => {
     assert.equal(await cfg(), 1);
     await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     // The memo is emptied when the store reports the loss; until then the old value may be served.
+    // Real time: the loss and the reconnect are ioredis's, over real connections.
     const deadline = Date.now() + 3000;
     while ((await cfg()) === 1) {
       assert.ok(Date.now() < deadline, 'memo not emptied after the subscription was lost');

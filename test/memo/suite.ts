@@ -18,6 +18,7 @@ import { physicalKey } from '../../src/keys.js';
 import { argumentDigest } from '../../src/memo/digest.js';
 import { ContextError, DocumentNotFoundError, StoreUnavailableError, ValueError } from '../../src/errors.js';
 import { chaosStore } from '../support/chaos-store.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 export interface StoreEnv {
   /** A new Store over the same backing data (same server, or the same embedded store). */
@@ -30,6 +31,9 @@ function freshNamespace(): string {
   return `m${++counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+// Real timers, on purpose: X1 and X2 interleave async contexts across timer callbacks, and a
+// server's pub/sub and replies arrive in real time. The one test of time logic here (processCached's
+// ttlSec) runs on the fake clock.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A gate a test opens when it wants: the loader awaits `wait()`, the test calls `open()`. */
@@ -516,7 +520,9 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
       });
 
       it('X3: maxEntries bounds a process cache (least recently used go first); ttlSec expires entries', async () => {
-        const cache = make();
+        // A process cache's TTL is the cache's own (its clock's monotonic time), on every store.
+        const clock = new FakeClock();
+        const cache = make({ clock });
         let runs = 0;
         const sq = cache.processCached(async function square(x: number) {
           runs++;
@@ -536,8 +542,10 @@ export function memoSuite(storeName: string, env: StoreEnv): void {
         }, { ttlSec: 0.03 });
         const v = await brief();
         assert.equal(await brief(), v);
-        await sleep(40);
-        assert.equal(await brief(), v + 1);
+        await clock.advance(29);
+        assert.equal(await brief(), v, 'kept until its ttlSec (30 ms) is up');
+        await clock.advance(1);
+        assert.equal(await brief(), v + 1, 'and run again once it is');
         assert.throws(() => cache.processCached(async () => 1), TypeError);
         assert.throws(() => cache.processCached(async function x() {}, { maxEntries: 0 }), TypeError);
       });

@@ -12,6 +12,7 @@ import { keySlot } from '../../src/stores/redis/cluster.js';
 import { physicalKey } from '../../src/keys.js';
 import { startCluster, type RedisCluster } from '../support/cluster.js';
 
+// Real time: invalidations come from the cluster's nodes over real connections.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let cluster: RedisCluster;

@@ -57,7 +57,7 @@ class Raw {
     return out;
   }
 
-  /** True if nothing arrived within `ms` (the only way to observe silence). */
+  /** True if nothing arrived within `ms` (the only way to observe silence on a real socket). */
   async silentFor(ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, ms));
     return this.buf === '' && !this.closed;

@@ -3,6 +3,7 @@
 // 3 s and restarted (with an append-only file, so the data written before the kill comes back).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+// Real time throughout: child processes, a real server killed and stopped, ioredis reconnecting.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCache, type Cache } from '../../src/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';

@@ -1,41 +1,62 @@
-// F2 (circuit breaker) and F3 (failed invalidations remembered, retried before reads) in one
-// process, over the embedded store wrapped in the chaos store; time is injected.
+// F2 (circuit breaker), F3 (failed invalidations remembered, retried before reads and every
+// 200 ms) and F4 (call deadlines) in one process, over the embedded store wrapped in the chaos
+// store, all on the fake clock: a stalled call times out when the clock says so, to the ms.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCache, StoreUnavailableError, StoreTimeoutError } from '../../src/index.js';
-import { MemoryStore } from '../../src/stores/memory/index.js';
+import { createCache, createMemoryStore, StoreUnavailableError, StoreTimeoutError } from '../../src/index.js';
 import { chaosStore } from '../support/chaos-store.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 function setup(extra: Record<string, unknown> = {}) {
-  const clock = { t: 1_700_000_000_000 };
-  const inner = new MemoryStore({ now: () => clock.t });
+  const clock = new FakeClock(1_700_000_000_000);
+  const inner = createMemoryStore({ clock });
   const store = chaosStore(inner);
-  const cache = createCache({ store, now: () => clock.t, commandTimeoutMs: 40, ...extra });
-  return { clock, store, inner, cache };
+  const cache = createCache({ store, clock, commandTimeoutMs: 40, ...extra });
+  /** Runs `p` on the fake clock to its end: how long it took there, and how it ended. */
+  const timed = async <T>(p: Promise<T>): Promise<{ ms: number; error?: unknown; value?: T }> => {
+    const t0 = clock.monotonic();
+    try {
+      const value = await clock.runUntil(p);
+      return { ms: clock.monotonic() - t0, value };
+    } catch (error) {
+      return { ms: clock.monotonic() - t0, error };
+    }
+  };
+  return { clock, store, inner, cache, timed };
 }
 
 describe('F2: circuit breaker', () => {
   test('F2: after 5 timeouts in a row the breaker opens: calls fail at once without calling the store, then one probe per cooldown, closing on success', async () => {
-    const { clock, store, cache } = setup({ circuitBreaker: { failures: 5, cooldownMs: 1000 }, onStoreError: 'throw' });
+    const { clock, store, cache, timed } = setup({ circuitBreaker: { failures: 5, cooldownMs: 1000 }, onStoreError: 'throw' });
     await cache.setValue('k', 'v');
     store.mode = 'stall';
-    for (let i = 0; i < 5; i++) await assert.rejects(cache.getValue('k'), StoreTimeoutError);
+    for (let i = 0; i < 5; i++) {
+      const r = await timed(cache.getValue('k'));
+      assert.ok(r.error instanceof StoreTimeoutError, String(r.error));
+      assert.equal(r.ms, 40, 'F4: each stalled call waits exactly commandTimeoutMs');
+    }
     assert.equal(cache.core.guard.breakerState, 'open');
     const before = store.totalCalls();
-    const t0 = performance.now();
-    await assert.rejects(cache.getValue('k'), (e: unknown) => e instanceof StoreUnavailableError && e.message.includes('circuit breaker'));
-    assert.ok(performance.now() - t0 < 20, 'fails fast, without waiting for the timeout');
+    const fast = await timed(cache.getValue('k'));
+    assert.ok(fast.error instanceof StoreUnavailableError && fast.error.message.includes('circuit breaker'), String(fast.error));
+    assert.equal(fast.ms, 0, 'fails fast, without waiting for the timeout');
     assert.equal(store.totalCalls(), before, 'the store was not called');
-    clock.t += 1000;
+    await clock.advance(999);
+    assert.equal(cache.core.guard.breakerState, 'open', 'open for the whole cooldown');
+    await clock.advance(1);
     assert.equal(cache.core.guard.breakerState, 'half-open');
     // The probe still meets a stalled store: it waits out its timeout, the breaker opens again.
-    const probe = cache.getValue('k');
+    const probe = timed(cache.getValue('k'));
     await assert.rejects(cache.getValue('k'), /circuit breaker/, 'only one probe at a time');
-    await assert.rejects(probe, StoreTimeoutError);
+    const probed = await probe;
+    assert.ok(probed.error instanceof StoreTimeoutError, String(probed.error));
+    assert.equal(probed.ms, 40);
     assert.equal(cache.core.guard.breakerState, 'open');
     store.mode = 'ok';
     await assert.rejects(cache.getValue('k'), /circuit breaker/, 'still open until the next cooldown ends');
-    clock.t += 1000;
+    await clock.advance(999);
+    await assert.rejects(cache.getValue('k'), /circuit breaker/, 'the cooldown counts from the failed probe');
+    await clock.advance(1);
     assert.equal(await cache.getValue('k'), 'v', 'the probe succeeds');
     assert.equal(cache.core.guard.breakerState, 'closed');
     assert.equal(await cache.getValue('k'), 'v');
@@ -52,10 +73,10 @@ describe('F2: circuit breaker', () => {
   });
 
   test("F2: in 'degrade' mode an open breaker reads as a miss, serves generators and drops writes; incr and locks still ask the store", async () => {
-    const { store, cache } = setup({ circuitBreaker: { failures: 2, cooldownMs: 60_000 } });
+    const { store, cache, timed } = setup({ circuitBreaker: { failures: 2, cooldownMs: 60_000 } });
     store.mode = 'stall';
-    await cache.getValue('a');
-    await cache.getValue('a');
+    assert.deepEqual(await timed(cache.getValue('a')), { ms: 40, value: undefined }, 'a timed-out read is a miss');
+    assert.deepEqual(await timed(cache.getValue('a')), { ms: 40, value: undefined });
     assert.equal(cache.core.guard.breakerState, 'open');
     const calls = store.totalCalls();
     assert.equal(await cache.getValue('a', { generator: () => 'gen' }), 'gen');
@@ -136,6 +157,27 @@ describe('F3: failed invalidations', () => {
     assert.equal(await cache.core.invalidations.flush(), true);
     assert.equal(await cache.getValue('keep'), 'k');
     assert.equal(await other.getValue('drop'), 'o');
+  });
+
+  test('F3: while a delete is pending it is retried every 200 ms, with no other call to start it', async () => {
+    const { clock, store, inner, cache } = setup();
+    await cache.setValue('a', 1);
+    const pk = cache.key('a', undefined);
+    store.mode = 'fail';
+    await cache.deleteValue('a');
+    await clock.advance(200);
+    assert.equal(store.calls.get('delete'), 2, 'the first retry, 200 ms after the failure, also met the outage');
+    assert.equal(cache.core.invalidations.size, 1, 'still pending');
+    store.mode = 'ok';
+    await clock.advance(199);
+    assert.equal(store.calls.get('delete'), 2, 'no retry between ticks');
+    assert.notEqual(await inner.get(pk), null, 'the old value is still stored');
+    await clock.advance(1);
+    assert.equal(store.calls.get('delete'), 3, 'the next tick, 400 ms after the failure, retried it');
+    assert.equal(cache.core.invalidations.size, 0);
+    assert.equal(await inner.get(pk), null, 'the delete reached the store');
+    await clock.advance(1000);
+    assert.equal(store.calls.get('delete'), 3, 'nothing pending: no more retries');
   });
 
   test('F3: pending deletes are retried on their own as soon as a store call succeeds again', async () => {

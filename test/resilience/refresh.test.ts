@@ -1,18 +1,19 @@
 // S6 (XFetch early refresh) and S7 (stale-while-revalidate, stale-if-error), deterministic: the
-// cache's clock and randomness are injected, and background refreshes are awaited through
-// core.stampede.settled(), never slept for.
+// cache and its embedded store run on the fake clock, randomness is injected, and background
+// refreshes are awaited through core.stampede.settled(), never slept for.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCache, StoreUnavailableError, type Cache, type Store } from '../../src/index.js';
+import { createCache, createMemoryStore, StoreUnavailableError, type Cache, type Store } from '../../src/index.js';
 import { readEntry, writeEntry, xfetchDue } from '../../src/codec/entry.js';
-import { MemoryStore } from '../../src/stores/memory/index.js';
 import { chaosStore } from '../support/chaos-store.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 function clocked(extra: Record<string, unknown> = {}) {
-  const clock = { t: 1_700_000_000_000, r: 0.5 };
-  const store = (extra.store as Store | undefined) ?? new MemoryStore({ now: () => clock.t });
-  const cache = createCache({ store, now: () => clock.t, random: () => clock.r, ...extra });
-  return { clock, cache, store };
+  const clock = new FakeClock(1_700_000_000_000);
+  const random = { r: 0.5 };
+  const store = (extra.store as Store | undefined) ?? createMemoryStore({ clock });
+  const cache = createCache({ store, clock, random: () => random.r, ...extra });
+  return { clock, random, cache, store };
 }
 
 const settled = (cache: Cache) => cache.core.stampede.settled();
@@ -24,7 +25,7 @@ describe('S7: stale-while-revalidate', () => {
     const generator = async () => `v${++runs}`;
     const opts = { generator, expiresInSec: 10, staleWhileRevalidateSec: 30 };
     assert.equal(await cache.getValue('swr', opts), 'v1');
-    clock.t += 11_000; // past the logical expiry, inside the window
+    await clock.advance(11_000); // past the logical expiry, inside the window
     const reads = await Promise.all(Array.from({ length: 20 }, () => cache.getValue('swr', opts)));
     assert.ok(reads.every((v) => v === 'v1'), 'every reader gets the old value at once');
     assert.equal(cache.stats().staleServes, 20);
@@ -39,7 +40,7 @@ describe('S7: stale-while-revalidate', () => {
     let runs = 0;
     const opts = { generator: async () => `v${++runs}`, expiresInSec: 10, staleWhileRevalidateSec: 5 };
     await cache.getValue('swr-past', opts);
-    clock.t += 16_000;
+    await clock.advance(16_000);
     assert.equal(await cache.getValue('swr-past', opts), 'v2');
     assert.equal(cache.stats().staleServes, 0);
   });
@@ -49,19 +50,19 @@ describe('S7: stale-while-revalidate', () => {
     await cache.getValue('plain', { generator: () => ({ a: 1 }), expiresInSec: 10, staleWhileRevalidateSec: 60 });
     assert.deepEqual(await cache.getValue('plain'), { a: 1 });
     assert.deepEqual(await cache.getMany(['plain']), [{ a: 1 }]);
-    clock.t += 10_000;
+    await clock.advance(10_000);
     assert.equal(await cache.getValue('plain'), undefined);
     assert.deepEqual(await cache.getMany(['plain']), [undefined]);
     assert.equal(await cache.exists('plain'), true, 'the entry is kept for the stale window');
     const ttl = await cache.ttl('plain');
-    assert.ok(ttl !== null && ttl !== undefined && ttl > 59 && ttl <= 60, `physical TTL is the stale window, got ${ttl}`);
+    assert.equal(ttl, 60, 'the physical TTL is the stale window, to the ms');
   });
 
   test('S7, S5: two caches on one store (two processes) refresh a stale key once between them', async () => {
-    const clock = { t: 1_700_000_000_000 };
-    const store = new MemoryStore({ now: () => clock.t });
-    const a = createCache({ store, now: () => clock.t });
-    const b = createCache({ store, now: () => clock.t });
+    const clock = new FakeClock(1_700_000_000_000);
+    const store = createMemoryStore({ clock });
+    const a = createCache({ store, clock });
+    const b = createCache({ store, clock });
     let runs = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -72,7 +73,7 @@ describe('S7: stale-while-revalidate', () => {
     };
     const opts = { generator, expiresInSec: 10, staleWhileRevalidateSec: 30 };
     await a.getValue('shared-swr', opts);
-    clock.t += 11_000;
+    await clock.advance(11_000);
     assert.equal(await a.getValue('shared-swr', opts), 'v1');
     assert.equal(await b.getValue('shared-swr', opts), 'v1');
     release();
@@ -96,17 +97,17 @@ describe('S7: stale-if-error', () => {
     };
     assert.equal(await cache.getValue('sie', opts), 'good');
     fail = true;
-    clock.t += 30_000;
+    await clock.advance(30_000);
     assert.equal(await cache.getValue('sie', opts), 'good');
     assert.equal(cache.stats().staleServes, 1);
-    clock.t += 41_000; // 71 s after the write: past expiry + 60 s
+    await clock.advance(41_000); // 71 s after the write: past expiry + 60 s
     await assert.rejects(cache.getValue('sie', opts), /database down/);
   });
 
   test("S7: in 'throw' mode, a store that goes down while refreshing serves the old value instead of StoreUnavailableError", async () => {
-    const clock = { t: 1_700_000_000_000 };
-    const store = chaosStore(new MemoryStore({ now: () => clock.t }));
-    const cache = createCache({ store, now: () => clock.t, onStoreError: 'throw' });
+    const clock = new FakeClock(1_700_000_000_000);
+    const store = chaosStore(createMemoryStore({ clock }));
+    const cache = createCache({ store, clock, onStoreError: 'throw' });
     let runs = 0;
     const opts = {
       generator: async () => {
@@ -117,7 +118,7 @@ describe('S7: stale-if-error', () => {
       staleIfErrorSec: 60,
     };
     assert.equal(await cache.getValue('sie-store', opts), 'v1');
-    clock.t += 20_000;
+    await clock.advance(20_000);
     assert.equal(await cache.getValue('sie-store', opts), 'v1');
     assert.equal(cache.stats().staleServes, 1);
     await assert.rejects(cache.getValue('sie-store', opts), StoreUnavailableError, 'the read itself throws: nothing stale to serve');
@@ -128,9 +129,9 @@ describe('S7: stale-if-error', () => {
     let runs = 0;
     const opts = { generator: async () => ++runs, expiresInSec: 10, staleIfErrorSec: 60 };
     assert.equal(await cache.getValue('sie-ok', opts), 1);
-    clock.t += 5_000;
+    await clock.advance(5_000);
     assert.equal(await cache.getValue('sie-ok', opts), 1);
-    clock.t += 6_000;
+    await clock.advance(6_000);
     assert.equal(await cache.getValue('sie-ok', opts), 2);
     assert.equal(cache.stats().staleServes, 0);
   });
@@ -138,22 +139,22 @@ describe('S7: stale-if-error', () => {
 
 describe('S6: early refresh (XFetch)', () => {
   test('S6: XFetch recomputes early when now − delta·beta·ln(random) ≥ expiry, in the background, serving the current value', async () => {
-    const { clock, cache } = clocked();
+    const { clock, random, cache } = clocked();
     let runs = 0;
     const generator = async () => {
       runs++;
-      clock.t += 1000; // the generator takes 1 s: delta = 1000 ms
+      await clock.advance(1000); // the generator takes 1 s: delta = 1000 ms
       return `v${runs}`;
     };
     const opts = { generator, expiresInSec: 10, earlyRefresh: { beta: 1 } };
     assert.equal(await cache.getValue('xf', opts), 'v1');
     // 500 ms before expiry: refresh iff -1000·ln(r) ≥ 500, i.e. r ≤ e^-0.5 ≈ 0.607.
-    clock.t += 9_500;
-    clock.r = 0.9;
+    await clock.advance(9_500);
+    random.r = 0.9;
     assert.equal(await cache.getValue('xf', opts), 'v1');
     await settled(cache);
     assert.equal(runs, 1, 'r = 0.9: not yet');
-    clock.r = 0.1;
+    random.r = 0.1;
     assert.equal(await cache.getValue('xf', opts), 'v1', 'the current value is served while refreshing');
     await settled(cache);
     assert.equal(runs, 2, 'r = 0.1: one early refresh');
@@ -169,12 +170,12 @@ describe('S6: early refresh (XFetch)', () => {
   });
 
   test('S6: an entry computed instantly (delta 0) is not refreshed before its expiry', async () => {
-    const { clock, cache } = clocked();
+    const { clock, random, cache } = clocked();
     let runs = 0;
     const opts = { generator: async () => ++runs, expiresInSec: 10, earlyRefresh: { beta: 5 } };
     await cache.getValue('xf0', opts);
-    clock.t += 9_999;
-    clock.r = 0.000001;
+    await clock.advance(9_999);
+    random.r = 0.000001;
     await cache.getValue('xf0', opts);
     await settled(cache);
     assert.equal(runs, 1);
@@ -210,14 +211,15 @@ describe('S6, S7 on Redis with the near cache on', () => {
   test('S7, N1: entries with metadata are never kept near: stale serving, refresh and logical expiry behave as without it', async () => {
     const { startRedis } = await import('../support/redis-server.js');
     const server = await startRedis();
-    const clock = { t: 1_700_000_000_000 };
-    const cache = createCache({ store: server.url, nearCache: { maxEntries: 100 }, now: () => clock.t });
+    // The logical expiry runs on the fake clock; Redis's own (the stale window's physical TTL) is never reached.
+    const clock = new FakeClock(1_700_000_000_000);
+    const cache = createCache({ store: server.url, nearCache: { maxEntries: 100 }, clock });
     try {
       let runs = 0;
       const opts = { generator: async () => `v${++runs}`, expiresInSec: 10, staleWhileRevalidateSec: 30 };
       assert.equal(await cache.getValue('near-swr', opts), 'v1');
       assert.equal(await cache.getValue('near-swr'), 'v1');
-      clock.t += 11_000;
+      await clock.advance(11_000);
       assert.equal(await cache.getValue('near-swr'), undefined, 'a plain read honours the logical expiry, also through the near cache');
       assert.equal(await cache.getValue('near-swr', opts), 'v1');
       await settled(cache);

@@ -80,3 +80,18 @@ test('the shared store is one per clock: same clock, same store; a fake clock ne
   assert.equal(await real.getValue('shared-by-clock'), undefined, 'a real-time cache has another store');
   await Promise.all([a.close(), c.close(), real.close()]);
 });
+
+test('the now option, kept for older callers, still sets the wall time of TTLs; with clock as well it is a TypeError', async () => {
+  let t = Date.UTC(2031, 0, 1);
+  const now = () => t;
+  const cache = createCache({ now, namespace: 'now-alias' });
+  const again = createCache({ now, namespace: 'now-alias' });
+  await cache.setValue('k', 1, { expiresInSec: 1 });
+  assert.equal(await again.getValue('k'), 1, 'caches given the same now share the embedded store');
+  t += 1000;
+  assert.equal(await cache.ttl('k'), 0);
+  t += 1;
+  assert.equal(await cache.getValue('k'), undefined, 'one millisecond past its TTL by now()');
+  assert.throws(() => createCache({ now, clock: new FakeClock() }), TypeError);
+  await Promise.all([cache.close(), again.close()]);
+});

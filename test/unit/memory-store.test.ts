@@ -26,15 +26,8 @@ const str = (x: Buffer | null): string | null => (x === null ? null : x.toString
 
 /** A store on a fake clock with no sweep timer: time only moves when the test says so. */
 function fixture(opts: MemoryStoreOptions = {}) {
-  let t = 1_000_000;
-  const clock = {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-  // Wall time from t, the system's timers (sweepIntervalMs 0 sets none): what the deprecated `now` gave.
-  const store = new MemoryStore({ clock: clockWithNow(clock.now), sweepIntervalMs: 0, ...opts });
+  const clock = new FakeClock(1_000_000);
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0, ...opts });
   return { store, clock, data: store.data };
 }
 
@@ -58,34 +51,34 @@ test('on the injected clock, TTLs count down to the ms: set, setMany, expire and
   const { store, clock } = fixture();
   await store.set('k', b('v'), { ttlMs: 1000 });
   assert.equal(await store.ttl('k'), 1000);
-  clock.advance(400);
+  await clock.advance(400);
   assert.equal(await store.ttl('k'), 600);
   await store.setMany([
     ['a', b('1'), null],
     ['m', b('2'), 1000],
   ]);
   assert.equal(await store.ttl('m'), 1000);
-  clock.advance(1001);
+  await clock.advance(1001);
   assert.deepEqual((await store.getMany(['a', 'm'])).map(str), ['1', null]);
   await store.set('e', b('v'));
   assert.equal(await store.expire('e', 500), true);
   assert.equal(await store.ttl('e'), 500);
   await store.hset('h', 'a', b('1'), 1000);
-  clock.advance(100);
+  await clock.advance(100);
   await store.hset('h', 'b', b('2'));
   assert.equal(await store.ttl('h'), 900, 'hset without a TTL keeps the hash\'s, to the ms');
   await store.hset('h', 'd', b('4'), 50);
-  clock.advance(51);
+  await clock.advance(51);
   assert.equal(await store.exists('h'), false);
 });
 
 test('a key expires once the clock is past its deadline (PTTL 0 at the deadline itself)', async () => {
   const { store, clock, data } = fixture();
   await store.set('k', b('v'), { ttlMs: 1000 });
-  clock.advance(1000);
+  await clock.advance(1000);
   assert.equal(data.pttl('k'), 0);
   assert.equal(str(await store.get('k')), 'v');
-  clock.advance(1);
+  await clock.advance(1);
   assert.equal(await store.get('k'), null);
   assert.equal(await store.exists('k'), false);
   assert.equal(await store.ttl('k'), undefined);
@@ -104,20 +97,33 @@ test('on the injected clock, incrBy gives ttlMsIfNew exactly, never renews it, a
   const { store, clock } = fixture();
   assert.equal(await store.incrBy('c', 1, 1000), 1);
   assert.equal(await store.ttl('c'), 1000);
-  clock.advance(600);
+  await clock.advance(600);
   assert.equal(await store.incrBy('c', 1, 1000), 2);
   assert.equal(await store.ttl('c'), 400, 'the second incr does not renew the TTL');
-  clock.advance(401);
+  await clock.advance(401);
   assert.equal(await store.incrBy('c', 1, 1000), 1, 'an expired counter starts again');
   assert.equal(await store.ttl('c'), 1000);
 });
 
+test('the deprecated now option still sets the time TTLs read; with clock as well it is a TypeError', async () => {
+  let t = 5_000;
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias is what this test is about
+  const store = new MemoryStore({ now: () => t, sweepIntervalMs: 0 });
+  await store.set('k', b('v'), { ttlMs: 100 });
+  t += 100;
+  assert.equal(await store.ttl('k'), 0);
+  t += 1;
+  assert.equal(await store.get('k'), null);
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias is what this test is about
+  assert.throws(() => new MemoryStore({ now: () => t, clock: new FakeClock() }), TypeError);
+});
+
 // --- LocalData details no Lua script can express ---------------------------------------------
 
-test('LocalData.now() is the injected clock, and SET "keep" keeps the exact deadline', () => {
+test('LocalData.now() is the injected clock, and SET "keep" keeps the exact deadline', async () => {
   const { data, clock } = fixture();
   assert.equal(data.now(), 1_000_000);
-  clock.advance(5);
+  await clock.advance(5);
   assert.equal(data.now(), 1_000_005);
   data.set('k', b('a'), 1000);
   data.set('k', b('b'), 'keep');
@@ -182,7 +188,7 @@ test('scan yields batches of exactly count, the rest in the last', async () => {
   for (let i = 0; i < 25; i++) await store.set(`item:${i}`, b('v'));
   await store.set('other', b('v'));
   await store.set('item:expiring', b('v'), { ttlMs: 10 });
-  clock.advance(11);
+  await clock.advance(11);
   const batches = await collect(store.scan('item:*', 10));
   assert.deepEqual(batches.map((x) => x.length), [10, 10, 5]);
   assert.deepEqual(batches.flat().sort(), Array.from({ length: 25 }, (_, i) => `item:${i}`).sort());
@@ -255,7 +261,7 @@ test('maxBytes bounds the accounted bytes, which stay exact through overwrite, d
   await store.delete(['k2']);
   assert.equal(store.stats().bytes, one + stringSize('k1', 'short'));
   await store.expire('k3', 10);
-  clock.advance(11);
+  await clock.advance(11);
   assert.equal(await store.get('k3'), null);
   assert.equal(store.stats().bytes, stringSize('k1', 'short'));
   assert.ok(store.stats().bytes <= 600);
@@ -322,7 +328,7 @@ test('a container emptied by hdel, ltrim or pop gives back its entry and all its
 test('a sweep of a mostly expired store removes at least a full slice per tick, and the rest on the next ones', async () => {
   const { store, clock } = fixture();
   for (let i = 0; i < 30_000; i++) await store.set(`k${i}`, b('v'), { ttlMs: 10 });
-  clock.advance(11);
+  await clock.advance(11);
   // At least the minimum slice (10,000), more within the time budget; the rest on later ticks.
   assert.ok(store.sweep() >= 10_000);
   for (let i = 0; i < 3; i++) store.sweep();
@@ -334,7 +340,7 @@ test('the sweep removes expired keys without their being accessed', async () => 
   const { store, clock } = fixture();
   for (let i = 0; i < 50; i++) await store.set(`t${i}`, b('v'), { ttlMs: 100 });
   for (let i = 0; i < 10; i++) await store.set(`p${i}`, b('v'));
-  clock.advance(101);
+  await clock.advance(101);
   assert.equal(store.stats().entries, 60, 'nothing was touched yet');
   assert.equal(store.sweep(), 50);
   assert.equal(store.stats().entries, 10);

@@ -1,17 +1,23 @@
 /**
  * What every file of the Store contract shares: the factory a target hands in, a per-test store
- * and key space, twin scripts (Lua and local, written side by side), and a bounded poll in place of
- * fixed sleeps. Library code comes only through the public exports (src/index.ts) and the Store
- * types (src/stores/store.ts), so the suite does not care where a store's files live.
+ * and key space, twin scripts (Lua and local, written side by side), and the waits for a TTL to
+ * run out or a message to arrive: on a store that runs on the fake clock (the embedded store) by
+ * moving the clock, on Redis by a bounded poll in real time. Library code comes only through the
+ * public exports (src/index.ts) and the Store types (src/stores/store.ts), so the suite does not
+ * care where a store's files live.
  */
+import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import type { LocalData, Script, ScriptArg, ScriptReply, Store } from '../../../src/stores/store.js';
+import type { FakeClock } from '../../support/fake-clock.js';
 
 /** A fresh store over the target's backing data, and how to let go of it. */
 export interface StoreUnderTest {
   store: Store;
   /** Closes the store (and whatever the target opened for it); safe after the test closed it itself. */
-  cleanup: () => Promise<void>;
+  readonly cleanup: () => Promise<void>;
+  /** The fake clock the store runs on, if it does: its TTLs then run out only when a test moves it. */
+  clock?: FakeClock;
 }
 
 export type StoreFactory = () => Promise<StoreUnderTest>;
@@ -40,7 +46,19 @@ function keysFor(): Keys {
   return k;
 }
 
-export type StoreTest = (store: Store, k: Keys) => Promise<void>;
+/** How one test waits, on its store's time. */
+export interface Waits {
+  /** The store's fake clock, or undefined on real time. */
+  readonly clock: FakeClock | undefined;
+  /** Resolves once `condition` holds: the fake clock moved on 1 ms at a time, else polled in real time. */
+  readonly until: (condition: () => Promise<boolean> | boolean, what: string, timeoutMs?: number) => Promise<void>;
+  /** Resolves once `key` no longer exists: its TTL ran out. */
+  readonly expired: (store: Store, key: string) => Promise<void>;
+  /** A TTL read just after it was set to `hi` ms: exactly `hi` on the fake clock, in (lo, hi] on real time. */
+  readonly within: (t: number | null | undefined, lo: number, hi: number) => void;
+}
+
+export type StoreTest = (store: Store, k: Keys, waits: Waits) => Promise<void>;
 
 export interface ContractContext {
   /** The target's name, for messages. */
@@ -55,9 +73,9 @@ export function contractContext(target: string, factory: StoreFactory): Contract
     target,
     factory,
     withStore: (body) => async () => {
-      const { store, cleanup } = await factory();
+      const { store, cleanup, clock } = await factory();
       try {
-        await body(store, keysFor());
+        await body(store, keysFor(), waitsOn(clock));
       } finally {
         await cleanup();
       }
@@ -76,13 +94,15 @@ export async function collect(batches: AsyncIterable<string[]>): Promise<string[
   return out;
 }
 
+// Real time, for a server: Redis expires keys on its own clock and delivers messages over a real
+// connection, so a test polls for them, bounded, instead of sleeping for a loaded machine.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Polls `condition` every few ms until it holds, for at most `timeoutMs`: the way to wait for a
  * short TTL to run out or a message to arrive without a fixed sleep sized for a loaded machine.
  */
-export async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 3000): Promise<void> {
+async function untilReal(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 3000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
@@ -91,9 +111,27 @@ export async function until(condition: () => Promise<boolean> | boolean, what: s
   }
 }
 
-/** Resolves once `key` no longer exists: its TTL ran out (bounded; see `until`). */
-export function expired(store: Store, key: string): Promise<void> {
-  return until(async () => !(await store.exists(key)), `${key} expired`);
+/** The same on the fake clock: one millisecond at a time, so a TTL is seen to end at its very ms. */
+async function untilFake(clock: FakeClock, condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = clock.monotonic() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (clock.monotonic() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms on the fake clock`);
+    await clock.advance(1);
+  }
+}
+
+function waitsOn(clock: FakeClock | undefined): Waits {
+  const until: Waits['until'] = clock === undefined ? untilReal : (condition, what, timeoutMs) => untilFake(clock, condition, what, timeoutMs);
+  return {
+    clock,
+    until,
+    expired: (store, key) => until(async () => !(await store.exists(key)), `${key} expired`),
+    within: (t, lo, hi) => {
+      if (clock !== undefined) assert.equal(t, hi, 'no time passed since it was set');
+      else assert.ok(typeof t === 'number' && Number.isInteger(t) && t > lo && t <= hi, `ttl ${t} not an integer in (${lo}, ${hi}]`);
+    },
+  };
 }
 
 /**

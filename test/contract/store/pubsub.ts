@@ -11,7 +11,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { b, twin, until, type ContractContext, type Keys } from './helpers.js';
+import { b, twin, type ContractContext, type Keys } from './helpers.js';
 
 const channels = (k: Keys): Array<[kind: string, channel: string]> => [
   ['a plain channel', k('ch')],
@@ -24,7 +24,7 @@ const publishInScript = twin('publish', `return redis.call('PUBLISH', ARGV[1], A
 
 export function pubsubContract({ withStore }: ContractContext): void {
   describe('pub/sub', () => {
-    it('subscribe resolves once active; every handler gets the message bytes, after the publish call; unsubscribing removes one', withStore(async (store, k) => {
+    it('subscribe resolves once active; every handler gets the message bytes, after the publish call; unsubscribing removes one', withStore(async (store, k, { until }) => {
       for (const [kind, channel] of channels(k)) {
         const got1: Buffer[] = [];
         const got2: Buffer[] = [];
@@ -51,7 +51,7 @@ export function pubsubContract({ withStore }: ContractContext): void {
       }
     }));
 
-    it('each handler gets its own copy of the message, in publish order', withStore(async (store, k) => {
+    it('each handler gets its own copy of the message, in publish order', withStore(async (store, k, { until }) => {
       for (const [kind, channel] of channels(k)) {
         const got: Buffer[] = [];
         const off1 = await store.subscribe(channel, (m) => {
@@ -70,7 +70,7 @@ export function pubsubContract({ withStore }: ContractContext): void {
       }
     }));
 
-    it('unsubscribing stops delivery, even of a message already published', withStore(async (store, k) => {
+    it('unsubscribing stops delivery, even of a message already published', withStore(async (store, k, { until }) => {
       for (const [kind, channel] of channels(k)) {
         const got: string[] = [];
         const witness: string[] = [];
@@ -92,7 +92,7 @@ export function pubsubContract({ withStore }: ContractContext): void {
       }
     }));
 
-    it("a handler that throws is reported through watch().error, and the channel's other handlers still receive", withStore(async (store, k) => {
+    it("a handler that throws is reported through watch().error, and the channel's other handlers still receive", withStore(async (store, k, { until }) => {
       const errors: Error[] = [];
       const unwatch = store.watch({ error: (e) => errors.push(e) });
       const got: string[] = [];
@@ -109,7 +109,7 @@ export function pubsubContract({ withStore }: ContractContext): void {
       await offB();
     }));
 
-    it("a script's PUBLISH reaches subscribers, and the script is told a count", withStore(async (store, k) => {
+    it("a script's PUBLISH reaches subscribers, and the script is told a count", withStore(async (store, k, { until }) => {
       for (const [kind, channel] of channels(k)) {
         const got: string[] = [];
         const off = await store.subscribe(channel, (m) => got.push(m.toString()));

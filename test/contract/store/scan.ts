@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { b, collect, expired, type ContractContext } from './helpers.js';
+import { b, collect, type ContractContext } from './helpers.js';
 import { GLOB_CASES } from './glob-cases.js';
 
 export function scanContract({ withStore }: ContractContext): void {
@@ -21,7 +21,7 @@ export function scanContract({ withStore }: ContractContext): void {
       assert.deepEqual(await collect(store.scan(`${k.prefix}none*`)), []);
     }));
 
-    it('P2: scan skips keys whose TTL ran out, though nothing read them since', withStore(async (store, k) => {
+    it('P2: scan skips keys whose TTL ran out, though nothing read them since', withStore(async (store, k, { expired }) => {
       await store.set(k('item:live'), b('v'));
       await store.set(k('item:expiring'), b('v'), { ttlMs: 30 });
       await store.set(k('witness'), b('v'), { ttlMs: 30 });

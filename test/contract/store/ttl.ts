@@ -1,20 +1,18 @@
 /**
  * TTLs in milliseconds (S1: ms precision): set, expire, ttl, ttlMsIfNew, hset's whole-hash TTL.
- * Real clocks, short TTLs and bounded polls: a key that must outlive a TTL it no longer has is
- * checked against a witness key given the same TTL just after it, so "long enough" is whenever the
- * witness is gone, not a sleep sized for a loaded machine.
+ * Short TTLs and waits on the store's time (helpers.ts): on the fake clock a TTL read right after it
+ * was set is exact and a key expires at its very millisecond; on Redis, bounded polls in real time.
+ * A key that must outlive a TTL it no longer has is checked against a witness key given the same
+ * TTL just after it, so "long enough" is whenever the witness is gone, not a sleep sized for a
+ * loaded machine.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { b, expired, str, until, type ContractContext } from './helpers.js';
-
-function within(t: number | null | undefined, lo: number, hi: number): void {
-  assert.ok(typeof t === 'number' && Number.isInteger(t) && t > lo && t <= hi, `ttl ${t} not an integer in (${lo}, ${hi}]`);
-}
+import { b, str, type ContractContext } from './helpers.js';
 
 export function ttlContract({ withStore }: ContractContext): void {
   describe('TTLs', () => {
-    it('S1: ttl() answers the whole ms left, counting down; null without expiry; undefined for a missing key', withStore(async (store, k) => {
+    it('S1: ttl() answers the whole ms left, counting down; null without expiry; undefined for a missing key', withStore(async (store, k, { until, within }) => {
       await store.set(k('k'), b('v'), { ttlMs: 60_000 });
       const first = await store.ttl(k('k'));
       within(first, 59_000, 60_000);
@@ -24,7 +22,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       assert.equal(await store.ttl(k('nope')), undefined);
     }));
 
-    it('a key whose TTL ran out is gone: reads miss, exists is false, ttl is undefined, delete does not count it', withStore(async (store, k) => {
+    it('a key whose TTL ran out is gone: reads miss, exists is false, ttl is undefined, delete does not count it', withStore(async (store, k, { expired }) => {
       await store.set(k('d'), b('v'), { ttlMs: 30 });
       await store.set(k('k'), b('v'), { ttlMs: 30 });
       await store.set(k('m'), b('v'), { ttlMs: 30 });
@@ -40,7 +38,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       assert.equal(await store.exists(k('m')), false);
     }));
 
-    it('SET without a TTL clears an existing one, as Redis SET does; ttlMs: null too', withStore(async (store, k) => {
+    it('SET without a TTL clears an existing one, as Redis SET does; ttlMs: null too', withStore(async (store, k, { expired, within }) => {
       await store.set(k('k'), b('1'), { ttlMs: 5000 });
       within(await store.ttl(k('k')), 3000, 5000);
       await store.set(k('k'), b('2'));
@@ -56,7 +54,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       assert.equal(str(await store.get(k('short'))), 'w');
     }));
 
-    it('expire sets, replaces and (with null) removes a TTL; it answers whether the key exists', withStore(async (store, k) => {
+    it('expire sets, replaces and (with null) removes a TTL; it answers whether the key exists', withStore(async (store, k, { expired, within }) => {
       assert.equal(await store.expire(k('nope'), 1000), false);
       assert.equal(await store.expire(k('nope'), null), false);
       assert.equal(await store.exists(k('nope')), false, 'expire creates nothing');
@@ -77,7 +75,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       assert.equal(str(await store.get(k('k'))), 'v');
     }));
 
-    it('fractional TTLs round up to whole ms, so a positive TTL never becomes 0 or none', withStore(async (store, k) => {
+    it('fractional TTLs round up to whole ms, so a positive TTL never becomes 0 or none', withStore(async (store, k, { expired, within }) => {
       await store.set(k('k'), b('v'), { ttlMs: 1500.5 });
       within(await store.ttl(k('k')), 1000, 1501);
       assert.equal(await store.expire(k('k'), 2500.5), true);
@@ -109,7 +107,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       assert.equal(await store.ttl(k('e')), null, 'a refused expire leaves the key alone');
     }));
 
-    it('incrBy gives ttlMsIfNew only to a key it creates, and never renews it', withStore(async (store, k) => {
+    it('incrBy gives ttlMsIfNew only to a key it creates, and never renews it', withStore(async (store, k, { expired, within }) => {
       assert.equal(await store.incrBy(k('c'), 5, 60_000), 5);
       within(await store.ttl(k('c')), 50_000, 60_000);
       assert.equal(await store.incrBy(k('c'), 1, 600_000), 6);
@@ -130,7 +128,7 @@ export function ttlContract({ withStore }: ContractContext): void {
       within(await store.ttl(k('e')), 50_000, 60_000);
     }));
 
-    it('H1: hset with a TTL sets the TTL of the whole hash; without one it keeps it; null clears it', withStore(async (store, k) => {
+    it('H1: hset with a TTL sets the TTL of the whole hash; without one it keeps it; null clears it', withStore(async (store, k, { expired, within }) => {
       await store.hset(k('h'), 'a', b('1'), 5000);
       within(await store.ttl(k('h')), 4000, 5000);
       await store.hset(k('h'), 'b', b('2'));
