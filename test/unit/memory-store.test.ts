@@ -15,7 +15,6 @@ import {
   type MemoryStoreOptions,
 } from '../../src/stores/memory/index.js';
 import { globMatch, compileGlob } from '../../src/stores/glob.js';
-import { clockWithNow } from '../../src/clock.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { ClosedError, StoreError } from '../../src/errors.js';
 import type { LocalData, Script, ScriptArg, ScriptReply } from '../../src/stores/store.js';
