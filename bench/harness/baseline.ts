@@ -84,11 +84,11 @@ function verdict(v: Versus): string {
   return s > 0 ? `**slower by ${(s * 100).toFixed(1)}%**` : `better by ${(-s * 100).toFixed(1)}%`;
 }
 
-const figure = (x: number) => (x >= 1000 ? fmt(x) : x >= 10 ? x.toFixed(0) : x.toPrecision(3));
+const figure = (x: number, metric: string) => (metric.endsWith('ops/s') ? fmt(x) : x >= 10 ? x.toFixed(0) : x.toPrecision(3));
 
 /** A Markdown table of `vs`, one row per figure: the ratio is always current ÷ baseline. */
 export function versusTable(vs: readonly Versus[], b: Baseline): string {
   const rows = [['system', 'figure', `baseline @${b.commit}`, 'current', 'current ÷ baseline', 'verdict']];
-  for (const v of vs) rows.push([v.system, `${v.metric} (${v.better} is better)`, figure(v.baseline), figure(v.current), (v.current / v.baseline).toFixed(3), verdict(v)]);
+  for (const v of vs) rows.push([v.system, `${v.metric} (${v.better} is better)`, figure(v.baseline, v.metric), figure(v.current, v.metric), (v.current / v.baseline).toFixed(3), verdict(v)]);
   return table(rows);
 }

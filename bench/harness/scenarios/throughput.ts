@@ -57,7 +57,7 @@ export async function runThroughput(ctx: Context, spec: ThroughputSpec): Promise
       ctx.log(`  concurrency ${c}`);
       const r = await compareMix(adapters, spec.mix, spec.values, c, ctx.timing);
       results.set(c, r);
-      for (const a of adapters) ctx.log(`    ${a.name.padEnd(32)} ${fmt(r.get(a.name)!.median).padStart(8)} ops/s   rounds: ${r.get(a.name)!.samples.map(fmt).join(' ')}`);
+      for (const a of adapters) ctx.log(`    ${a.name.padEnd(36)} ${fmt(r.get(a.name)!.median).padStart(8)} ops/s   rounds: ${r.get(a.name)!.samples.map(fmt).join(' ')}`);
       // A heap that keeps growing from one concurrency to the next would slow every later system.
       ctx.log(`    (process heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB)`);
     }
