@@ -7,6 +7,12 @@
  *   npm run bench -- --only locks,stampede  some scenarios; prints only
  *   add --write to a quick or --only run to write its results anyway (--only merges into results.json)
  *   npm run bench -- --render              no measuring: re-renders charts, summary and BENCHMARKS.md from bench/charts/results.json
+ *   npm run bench -- --baseline DIR        also measures every larder system as loaded from the checkout DIR (e.g. a
+ *                                          worktree of the commit before a change) in the same run, and prints
+ *                                          current ÷ baseline per scenario and figure; prints only unless --write
+ *
+ * --baseline exists because "no scenario is more than 5% slower" can only be judged within one
+ * run on this shared machine: two runs differ by more than 5% (bench/harness/baseline.ts).
  *
  * Starts its own redis-servers on free ports (persistence off) and stops them at the end, on
  * error and on Ctrl-C.
@@ -17,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { machineInfo, table } from './lib.js';
 import type { Setup } from './harness/adapter.js';
+import { baselineOf, versusTable, type Versus } from './harness/baseline.js';
 import { cleanUp, installSignalHandlers } from './harness/cleanup.js';
 import type { Timing } from './harness/measure.js';
 import { describeRedis, startBenchRedis } from './harness/redis.js';
@@ -46,7 +53,22 @@ if (only !== undefined) {
     process.exit(2);
   }
 }
-const write = args.includes('--write') || (!quick && only === undefined && !args.includes('--no-write'));
+const baselineArg = args.indexOf('--baseline');
+if (baselineArg >= 0 && (args[baselineArg + 1] ?? '--').startsWith('--')) {
+  console.error('--baseline takes the directory of a larder checkout (its src/index.ts is measured beside this one)');
+  process.exit(2);
+}
+const baseline = (() => {
+  if (baselineArg < 0) return undefined;
+  try {
+    return baselineOf(args[baselineArg + 1]!);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(2);
+  }
+})();
+// A baseline run carries twins through every table: it writes only when asked to.
+const write = args.includes('--write') || (!quick && only === undefined && baseline === undefined && !args.includes('--no-write'));
 // Many short rounds rather than a few long ones: on a shared machine a burst of someone else's
 // load lasts seconds, and a round of every system must be short for the burst to hit all alike.
 const timing: Timing = quick ? { rounds: 2, durationMs: 150, warmupMs: 50 } : { rounds: 9, durationMs: 500, warmupMs: 300 };
@@ -80,6 +102,7 @@ try {
     command: `${command}  (= node ${process.execArgv.join(' ')} bench/run.ts${args.length ? ` ${args.join(' ')}` : ''})`,
     node: process.version,
     larder: revision(),
+    ...(baseline ? { baseline: `${baseline.commit} (${baseline.dir})` } : {}),
     quick,
     machine: machineInfo(),
     versions: versions(root, ['ioredis', 'bentocache', 'cache-manager', 'keyv', '@keyv/redis', '@redis/client', 'redlock', 'redis-semaphore', 'tsx']),
@@ -91,13 +114,14 @@ try {
   console.log(`# larder benchmark harness — ${run.date}`);
   console.log(`# command: ${run.command}`);
   console.log(`# larder: commit ${run.larder}`);
+  if (baseline) console.log(`# baseline: commit ${baseline.commit} from ${baseline.dir}/src/index.ts, each larder system's twin named "… @${baseline.commit}"`);
   console.log(`# machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB, ${m.os}, load ${m.load.toFixed(2)}; node ${run.node}`);
   console.log(`# packages: ${run.versions.map(([n, v]) => `${n} ${v}`).join(', ')}`);
   console.log(`# redis-server ${run.redis.version}: ${run.redis.config.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   console.log(`# ${run.timing}\n`);
 
   const admin = new Redis(redis.url);
-  const ctx: Context = { quick, redis, setup, timing, log: (line) => console.log(line) };
+  const ctx: Context = { quick, redis, setup, timing, ...(baseline ? { baseline } : {}), log: (line) => console.log(line) };
   const results: Result[] = [];
   for (const s of SCENARIOS) {
     if (only !== undefined && !only.includes(s.id)) continue;
@@ -109,6 +133,7 @@ try {
       results.push(r);
       for (const t of r.tables) console.log(`\n${t.caption}\n${table(t.rows)}`);
       for (const n of r.notes) console.log(`\n${n}`);
+      if (baseline && r.versus?.length) console.log(`\nagainst the baseline (same run):\n${versusTable(r.versus, baseline)}`);
       console.log(`\n(${r.seconds.toFixed(0)} s)\n`);
     } catch (err) {
       failed++;
@@ -119,6 +144,10 @@ try {
   run.totalSeconds = (performance.now() - t0) / 1000;
   console.log('## Summary\n');
   console.log(summaryTable(results.flatMap((r) => r.summary)));
+  if (baseline) {
+    const all: Versus[] = results.flatMap((r) => (r.versus ?? []).map((v) => ({ ...v, metric: `${r.id}: ${v.metric}` })));
+    console.log(`\n## Against the baseline @${baseline.commit} (current ÷ baseline, same run)\n\n${versusTable(all, baseline)}`);
+  }
   console.log(`\ntotal ${(run.totalSeconds / 60).toFixed(1)} min`);
   if (write && results.length > 0) {
     writeArtifacts(root, ORDER, results, run);

@@ -27,6 +27,8 @@ export interface RunInfo {
   node: string;
   /** git HEAD of the code measured (and whether src/ was dirty). */
   larder?: string;
+  /** --baseline: the commit and checkout each larder system's twin was loaded from. */
+  baseline?: string;
   quick: boolean;
   machine: MachineInfo;
   versions: Array<[string, string]>;
@@ -81,7 +83,7 @@ export function section(order: string[], stored: Record<string, Stored>, current
   out.push('');
   out.push(`- **Run:** ${runLine(current)}; ${current.timing}; ${(current.totalSeconds / 60).toFixed(1)} min in all.`);
   out.push(`- **Machine:** ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}; load average ${m.load.toFixed(2)} at the start (a shared VM: absolute figures are noisy, in-run ratios are what count).`);
-  out.push(`- **larder:** commit ${current.larder ?? 'not recorded'}, from its TypeScript source.`);
+  out.push(`- **larder:** commit ${current.larder ?? 'not recorded'}, from its TypeScript source${current.baseline ? `; each larder system also as a twin from commit ${current.baseline} (\`--baseline\`)` : ''}.`);
   out.push(`- **Node:** ${current.node}.`);
   out.push(`- **Packages (as installed):** ${current.versions.map(([n, v]) => `${n} ${v}`).join(', ')}.`);
   out.push(`- **Redis:** redis-server ${current.redis.version}, started by the harness on a free port: ${current.redis.config.map(([k, v]) => `${k} ${v}`).join(', ')}.`);

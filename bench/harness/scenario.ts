@@ -3,6 +3,7 @@
  * Markdown beyond its own tables, and never writes files: report.ts and svg.ts do that.
  */
 import type { Role, Setup } from './adapter.js';
+import type { Baseline, Versus } from './baseline.js';
 import type { Timing } from './measure.js';
 import type { RedisServer } from '../../test/support/redis-server.js';
 
@@ -13,6 +14,8 @@ export interface Context {
   setup: Setup;
   /** Throughput timing for this run (quick or full). */
   timing: Timing;
+  /** --baseline: every larder system also runs as a twin loaded from this checkout. */
+  baseline?: Baseline;
   log(line: string): void;
 }
 
@@ -64,6 +67,8 @@ export interface Result {
   charts: Chart[];
   summary: Summary[];
   notes: string[];
+  /** With --baseline: each larder figure against its twin's (baseline.ts); empty or absent without. */
+  versus?: Versus[];
   seconds: number;
 }
 

@@ -1,10 +1,47 @@
 /**
  * larder behind the harness interfaces, in its three set-ups: the embedded store, Redis, and
- * Redis with the near cache (`nearCache: { maxEntries }`). Everything else is larder's defaults
- * (codec, command timeout, circuit breaker, degrade-on-error).
+ * Redis with the near cache (`nearCache: { maxEntries }`), and its locks on Redis and on the
+ * embedded store. Everything else is larder's defaults (codec, command timeout, circuit breaker,
+ * degrade-on-error).
+ *
+ * One implementation, parameterised by the larder module: this checkout's src/, or for a
+ * --baseline twin (baseline.ts) another checkout's `src/index.ts`, imported by file URL. A twin
+ * differs from its current system in the module, the name suffix and its namespace: `basis…`
+ * for `bench…`, the same length, so the two never read each other's keys, nor does one's write
+ * send the other's near cache an invalidation (Redis tracks key names across databases).
  */
-import { createCache, createMemoryStore, type Cache, type CacheOptions, type Lock } from '../../../src/index.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type * as Larder from '../../../src/index.js';
+import type { Cache, CacheOptions, Lock } from '../../../src/index.js';
 import { TTL_SEC, type CacheAdapter, type CacheSystem, type LockAdapter, type LockSystem, type Setup, type SystemInfo } from '../adapter.js';
+import type { Baseline } from '../baseline.js';
+
+/** The public API both versions share (issue 11 kept it unchanged). */
+type Module = typeof Larder;
+
+export interface LarderSystems {
+  memory: CacheSystem;
+  redis: CacheSystem;
+  near: CacheSystem;
+  lock: LockSystem;
+  lockMemory: LockSystem;
+}
+
+const loaded = new Map<string, Promise<LarderSystems>>();
+
+/** larder's systems from this checkout, or from the baseline checkout `b` (loaded once per process). */
+export function larderSystems(b?: Baseline): Promise<LarderSystems> {
+  const key = b?.dir ?? '';
+  let systems = loaded.get(key);
+  if (systems === undefined) {
+    systems = (b === undefined ? import('../../../src/index.js') : (import(pathToFileURL(join(b.dir, 'src', 'index.ts')).href) as Promise<Module>)).then((m) =>
+      b === undefined ? systemsOf(m, '', 'bench') : systemsOf(m, ` @${b.commit}`, 'basis'),
+    );
+    loaded.set(key, systems);
+  }
+  return systems;
+}
 
 const write = { expiresInSec: TTL_SEC };
 
@@ -27,47 +64,6 @@ function cacheAdapter(info: SystemInfo, cache: Cache, ready: () => Promise<void>
   };
 }
 
-/**
- * A private embedded store per adapter (createMemoryStore), not the process-wide one: each
- * scenario starts empty, and its bound can hold the pattern-delete scenario's million keys
- * (the default bound is exactly 1,000,000 entries).
- */
-function memoryStoreBound(setup: Setup): number {
-  return Math.max(1_000_000, setup.maxEntries);
-}
-
-export const larderMemory: CacheSystem = {
-  info: { name: 'larder (embedded)', role: 'larder', tier: 'memory' },
-  async create(setup) {
-    const store = createMemoryStore({ maxEntries: memoryStoreBound(setup) });
-    const cache = createCache({ store, namespace: 'bench' });
-    return cacheAdapter(this.info, cache, async () => {}, () => store.close());
-  },
-};
-
-export const larderRedis: CacheSystem = {
-  info: { name: 'larder (Redis)', role: 'larder', tier: 'redis' },
-  async create(setup) {
-    const cache = createCache({ store: setup.redisUrl, namespace: 'bench-redis' });
-    return cacheAdapter(this.info, cache, async () => {
-      await cache.exists('warm-up'); // opens the connection
-    });
-  },
-};
-
-export const larderNear: CacheSystem = {
-  info: { name: 'larder (Redis + near cache)', role: 'larder', tier: 'tiered' },
-  async create(setup) {
-    const options: CacheOptions = { store: setup.redisUrl, namespace: 'bench-near', nearCache: { maxEntries: setup.maxEntries } };
-    const cache = createCache(options);
-    return cacheAdapter(this.info, cache, async () => {
-      await cache.exists('warm-up');
-      // Tracking starts once the invalidation connection is up; until then reads bypass L1 (N3).
-      await cache.core.near!.whenActive();
-    });
-  },
-};
-
 function lockAdapter(info: SystemInfo, cache: Cache, closeStore?: () => Promise<void>): LockAdapter {
   return {
     ...info,
@@ -83,22 +79,66 @@ function lockAdapter(info: SystemInfo, cache: Cache, closeStore?: () => Promise<
   };
 }
 
-export const larderLockRedis: LockSystem = {
-  info: { name: 'larder lock (Redis)', role: 'larder', tier: 'redis' },
-  async create(setup) {
-    return lockAdapter(this.info, createCache({ store: setup.redisUrl, namespace: 'bench-locks' }));
-  },
-};
-
 /**
- * LK9: the embedded store's locks. Holder and waiter must share one store (one process), so the
- * store is shared by every adapter this system creates in the run.
+ * A private embedded store per adapter (createMemoryStore), not the process-wide one: each
+ * scenario starts empty, and its bound can hold the pattern-delete scenario's million keys
+ * (the default bound is exactly 1,000,000 entries).
  */
-let embeddedLockStore: ReturnType<typeof createMemoryStore> | undefined;
-export const larderLockMemory: LockSystem = {
-  info: { name: 'larder lock (embedded)', role: 'larder', tier: 'memory' },
-  async create() {
-    embeddedLockStore ??= createMemoryStore();
-    return lockAdapter(this.info, createCache({ store: embeddedLockStore, namespace: 'bench-locks' }));
-  },
-};
+function memoryStoreBound(setup: Setup): number {
+  return Math.max(1_000_000, setup.maxEntries);
+}
+
+/** `suffix` is appended to every name; namespaces start with `ns` (5 characters). */
+function systemsOf({ createCache, createMemoryStore }: Module, suffix: string, ns: string): LarderSystems {
+  const info = (name: string, tier: SystemInfo['tier']): SystemInfo => ({ name: `${name}${suffix}`, role: 'larder', tier });
+  /**
+   * LK9: the embedded store's locks. Holder and waiter must share one store (one process), so the
+   * store is shared by every adapter this system creates in the run.
+   */
+  let embeddedLockStore: ReturnType<typeof createMemoryStore> | undefined;
+  return {
+    memory: {
+      info: info('larder (embedded)', 'memory'),
+      async create(setup) {
+        const store = createMemoryStore({ maxEntries: memoryStoreBound(setup) });
+        const cache = createCache({ store, namespace: ns });
+        return cacheAdapter(this.info, cache, async () => {}, () => store.close());
+      },
+    },
+    redis: {
+      info: info('larder (Redis)', 'redis'),
+      async create(setup) {
+        const cache = createCache({ store: setup.redisUrl, namespace: `${ns}-redis` });
+        return cacheAdapter(this.info, cache, async () => {
+          await cache.exists('warm-up'); // opens the connection
+        });
+      },
+    },
+    near: {
+      info: info('larder (Redis + near cache)', 'tiered'),
+      async create(setup) {
+        const options: CacheOptions = { store: setup.redisUrl, namespace: `${ns}-near`, nearCache: { maxEntries: setup.maxEntries } };
+        const cache = createCache(options);
+        return cacheAdapter(this.info, cache, async () => {
+          await cache.exists('warm-up');
+          // Tracking starts once the invalidation connection is up; until then reads bypass L1 (N3).
+          // `core.near.whenActive()` is internal, and present in the baseline (ce2ad44) too.
+          await cache.core.near!.whenActive();
+        });
+      },
+    },
+    lock: {
+      info: info('larder lock (Redis)', 'redis'),
+      async create(setup) {
+        return lockAdapter(this.info, createCache({ store: setup.redisUrl, namespace: `${ns}-locks` }));
+      },
+    },
+    lockMemory: {
+      info: info('larder lock (embedded)', 'memory'),
+      async create() {
+        embeddedLockStore ??= createMemoryStore();
+        return lockAdapter(this.info, createCache({ store: embeddedLockStore, namespace: `${ns}-locks` }));
+      },
+    },
+  };
+}

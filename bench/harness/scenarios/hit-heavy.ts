@@ -61,6 +61,7 @@ export const hitHeavy: Scenario = {
       charts: [run.chart],
       summary,
       notes: [],
+      versus: run.versus,
     };
   },
 };

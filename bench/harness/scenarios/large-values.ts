@@ -3,6 +3,7 @@
  * base-64 text plus a name), read-only and write-only, every system. The cost here is the bytes:
  * encoding, copying through the socket, and on Redis the transfer itself.
  */
+import type { Versus } from '../baseline.js';
 import type { Scenario, Summary, Table } from '../scenario.js';
 import { ratio } from '../scenario.js';
 import { largeValue, mix } from '../workload.js';
@@ -22,6 +23,7 @@ export const largeValues: Scenario = {
     const tables: Table[] = [];
     const charts = [];
     const summary: Summary[] = [];
+    const versus: Versus[] = [];
     for (const [label, writes] of [
       ['reads', 0],
       ['writes', 1],
@@ -34,7 +36,9 @@ export const largeValues: Scenario = {
         concurrencies,
         chart: { file: `large-values-${label}.svg`, title: `Large values: 100 keys × 100 KB, 100% ${label}` },
         caption: `100 KB ${label}: ops/s (median); "larder ÷ it": larder of the same tier divided by the system`,
+        label: `${label} `,
       });
+      versus.push(...run.versus);
       tables.push(run.table);
       charts.push(run.chart);
       const c = concurrencies[concurrencies.length - 1]!;
@@ -56,6 +60,7 @@ export const largeValues: Scenario = {
       charts,
       summary,
       notes: [],
+      versus,
     };
   },
 };

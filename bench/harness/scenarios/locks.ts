@@ -16,7 +16,8 @@ import type { LockAdapter, Role } from '../adapter.js';
 import type { Chart, Scenario, Summary } from '../scenario.js';
 import { ratio } from '../scenario.js';
 import { alternate, fmt, median, percentile } from '../../lib.js';
-import { closeAll, openLock, type LockId } from '../systems.js';
+import { versus } from '../baseline.js';
+import { closeAll, openLock, withTwinIds, type LockId } from '../systems.js';
 
 const SYSTEMS: LockId[] = ['larder-lock', 'larder-lock-memory', 'redlock', 'redis-semaphore', 'raw-lock'];
 /** Hand-off systems: each gets a holder and a waiter of its own (two clients, two connections). */
@@ -48,9 +49,9 @@ export const locks: Scenario = {
     const holders: LockAdapter[] = [];
     const waiters: LockAdapter[] = [];
     try {
-      for (const id of SYSTEMS) holders.push(await openLock(id, ctx.setup));
+      for (const id of withTwinIds(SYSTEMS, ctx.baseline)) holders.push(await openLock(id, ctx.setup));
       const pairs = new Map<string, { holder: LockAdapter; waiter: LockAdapter }>();
-      for (const id of WAITING) {
+      for (const id of withTwinIds(WAITING, ctx.baseline)) {
         const holder = await openLock(id, ctx.setup);
         waiters.push(holder);
         const waiter = await openLock(id, ctx.setup);
@@ -158,6 +159,13 @@ export const locks: Scenario = {
         charts,
         summary,
         notes: [],
+        versus: [
+          ...versus(names, ctx.baseline, 'acq+rel c=1 ops/s', 'higher', (n) => thr.get(1)!.get(n)),
+          ...versus(names, ctx.baseline, 'acq+rel c=16 (own locks) ops/s', 'higher', (n) => thr.get(16)!.get(n)),
+          ...versus(names, ctx.baseline, 'acq+rel p50 ms', 'lower', (n) => percentile(lat(n), 50)),
+          ...versus(names, ctx.baseline, 'hand-off p50 ms', 'lower', (n) => percentile(ho(n)!, 50)),
+          ...versus(names, ctx.baseline, 'hand-off p99 ms', 'lower', (n) => percentile(ho(n)!, 99)),
+        ],
       };
     } finally {
       await closeAll([...holders, ...waiters]);

@@ -55,6 +55,7 @@ export const memoryHits: Scenario = {
       charts: [run.chart],
       summary,
       notes: [],
+      versus: run.versus,
     };
   },
 };

@@ -15,7 +15,8 @@ import { startBenchRedis, usedMemory } from '../redis.js';
 import type { Chart, Scenario, Summary } from '../scenario.js';
 import { ratio } from '../scenario.js';
 import { alternate, median } from '../../lib.js';
-import type { CacheId } from '../systems.js';
+import { versus } from '../baseline.js';
+import { withTwins, type CacheId } from '../systems.js';
 
 const SYSTEMS: Array<{ id: CacheId; name: string; role: 'larder' | 'peer' | 'bound'; heap: boolean; redis: boolean }> = [
   { id: 'map', name: 'Map<key, value>', role: 'bound', heap: true, redis: false },
@@ -44,15 +45,16 @@ export const memory: Scenario = {
   async run(ctx) {
     const entries = ctx.quick ? 20_000 : 100_000;
     const rounds = ctx.quick ? 1 : 3;
+    const systems = withTwins(SYSTEMS, ctx.baseline);
     const server = await startBenchRedis();
     const admin = new Redis(server.url);
     try {
       const setup: Setup = { ...ctx.setup, redisUrl: server.url, host: server.host, port: server.port };
       const samples = await alternate(
-        SYSTEMS.map((s) => s.name),
+        systems.map((s) => s.name),
         rounds,
         async (name): Promise<Sample> => {
-          const s = SYSTEMS.find((x) => x.name === name)!;
+          const s = systems.find((x) => x.name === name)!;
           await admin.flushall();
           const child = spawnChild(['memory', s.id, JSON.stringify(setup), String(entries)], { exposeGc: true });
           try {
@@ -73,7 +75,7 @@ export const memory: Scenario = {
       const mapHeap = heapOf('Map<key, value>');
       const rawRedis = redisOf('raw ioredis (larder codec)');
       const rows = [['system', 'process bytes / entry (heap + buffers)', 'of which buffers', 'vs Map', 'Redis used_memory bytes / entry', 'vs raw SET']];
-      for (const s of SYSTEMS) {
+      for (const s of systems) {
         rows.push([
           s.role === 'bound' ? `${s.name} (bound)` : s.name,
           s.heap ? heapOf(s.name).toFixed(0) : '—',
@@ -84,8 +86,8 @@ export const memory: Scenario = {
         ]);
         ctx.log(`    ${s.name.padEnd(32)} heap ${heapOf(s.name).toFixed(0)} B, redis ${redisOf(s.name).toFixed(0)} B per entry`);
       }
-      const bars = (pick: (s: (typeof SYSTEMS)[number]) => boolean, of: (n: string) => number) =>
-        SYSTEMS.filter(pick).map((s) => ({ label: s.name, value: of(s.name), role: s.role, text: `${of(s.name).toFixed(0)} B` }));
+      const bars = (pick: (s: (typeof systems)[number]) => boolean, of: (n: string) => number) =>
+        systems.filter(pick).map((s) => ({ label: s.name, value: of(s.name), role: s.role, text: `${of(s.name).toFixed(0)} B` }));
       const chart: Chart = {
         file: 'memory.svg',
         title: `Memory per cached entry (${entries / 1000}k small records) — lower is better`,
@@ -123,6 +125,10 @@ export const memory: Scenario = {
         charts: [chart],
         summary,
         notes: [],
+        versus: [
+          ...versus(systems.filter((s) => s.heap).map((s) => s.name), ctx.baseline, 'process bytes / entry', 'lower', heapOf),
+          ...versus(systems.filter((s) => s.redis).map((s) => s.name), ctx.baseline, 'Redis used_memory bytes / entry', 'lower', redisOf),
+        ],
       };
     } finally {
       admin.disconnect();

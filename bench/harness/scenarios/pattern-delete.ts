@@ -10,7 +10,8 @@ import type { CacheAdapter, Setup } from '../adapter.js';
 import type { Chart, Scenario, Summary } from '../scenario.js';
 import { ratio } from '../scenario.js';
 import { alternate, fmt, median } from '../../lib.js';
-import { closeAll, openCache, type CacheId } from '../systems.js';
+import { versus } from '../baseline.js';
+import { closeAll, openCache, withTwins, type CacheId } from '../systems.js';
 
 const SYSTEMS: Array<{ id: CacheId; db: number; pair: 'redis' | 'memory' }> = [
   { id: 'larder-redis', db: 1, pair: 'redis' },
@@ -29,8 +30,10 @@ export const patternDelete: Scenario = {
     const matching = total / 100;
     const rounds = ctx.quick ? 2 : 3;
     const adapters: CacheAdapter[] = [];
+    // A baseline twin on Redis gets a database of its own too: every SCAN walks one million keys.
+    const systems = withTwins(SYSTEMS, ctx.baseline, (s) => ({ db: s.pair === 'redis' ? 3 : 0 }));
     try {
-      for (const s of SYSTEMS) {
+      for (const s of systems) {
         const setup: Setup = { ...ctx.setup, redisUrl: `${ctx.setup.redisUrl}/${s.db}` };
         const a = await openCache(s.id, setup);
         adapters.push(a);
@@ -57,7 +60,7 @@ export const patternDelete: Scenario = {
       );
       const ms = (name: string) => median(samples.get(name)!);
       const rows = [['system', `delete ${count(matching)} of ${count(total)} keys, ms (median)`, 'keys deleted / s', 'each round, ms', 'larder speed ÷ it']];
-      const pairOf = new Map(adapters.map((a, i) => [a.name, SYSTEMS[i]!.pair]));
+      const pairOf = new Map(adapters.map((a, i) => [a.name, systems[i]!.pair]));
       const larderOf = (name: string) => (pairOf.get(name) === 'redis' ? 'larder (Redis)' : 'larder (embedded)');
       for (const a of adapters) {
         const ref = larderOf(a.name);
@@ -98,6 +101,7 @@ export const patternDelete: Scenario = {
         charts: [chart],
         summary,
         notes: [],
+        versus: versus(adapters.map((a) => a.name), ctx.baseline, `delete ${count(matching)} of ${count(total)} ms`, 'lower', ms),
       };
     } finally {
       await closeAll(adapters);

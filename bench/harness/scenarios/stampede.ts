@@ -11,7 +11,8 @@ import type { Setup } from '../adapter.js';
 import { spawnChild, type Child } from '../children.js';
 import type { Chart, Scenario, Summary } from '../scenario.js';
 import { alternate, median } from '../../lib.js';
-import type { CacheId } from '../systems.js';
+import { versus } from '../baseline.js';
+import { withTwins, type CacheId } from '../systems.js';
 
 const GEN_MS = 200;
 const CALLERS = 800;
@@ -41,11 +42,12 @@ export const stampede: Scenario = {
     const processes = ctx.quick ? 2 : 4; // 800 callers divide evenly either way
     const rounds = ctx.quick ? 2 : 5;
     const setup: Setup = ctx.setup;
+    const systems = withTwins(SYSTEMS, ctx.baseline);
     const children = new Map<string, Child[]>();
     try {
       // Start every process of every system first (in parallel per system), so that no race
       // competes with a process still loading.
-      for (const s of SYSTEMS) {
+      for (const s of systems) {
         const n = s.shared ? processes : 1;
         const cs = Array.from({ length: n }, () => spawnChild(['stampede', s.id, JSON.stringify(setup)]));
         children.set(s.name, cs);
@@ -53,7 +55,7 @@ export const stampede: Scenario = {
         ctx.log(`  ${s.name}: ${n} process${n > 1 ? 'es' : ''} ready`);
       }
       const samples = await alternate(
-        SYSTEMS.map((s) => s.name),
+        systems.map((s) => s.name),
         rounds,
         async (name, round) => {
           const cs = children.get(name)!;
@@ -68,7 +70,7 @@ export const stampede: Scenario = {
         },
       );
       const rows = [['system', 'processes × callers', 'generator runs, each round', 'median', 'failed callers', 'slowest caller (median)']];
-      for (const s of SYSTEMS) {
+      for (const s of systems) {
         const xs = samples.get(s.name)!;
         const n = children.get(s.name)!.length;
         rows.push([s.name, `${n} × ${CALLERS / n}`, xs.map((x) => x.runs).join(' '), String(median(xs.map((x) => x.runs))), String(xs.reduce((a, x) => a + x.errors, 0)), `${median(xs.map((x) => x.slowestMs)).toFixed(0)} ms`]);
@@ -81,11 +83,11 @@ export const stampede: Scenario = {
         axis: 'generator runs per race, median of the rounds (1 is the ideal)',
         log: false,
         groups: [
-          { label: `${processes} processes sharing one Redis`, bars: SYSTEMS.filter((s) => s.shared).map((s) => ({ label: s.name, value: median(runsOf(s.name)), role: s.role })) },
-          { label: 'one process (embedded / memory)', bars: SYSTEMS.filter((s) => !s.shared).map((s) => ({ label: s.name, value: median(runsOf(s.name)), role: s.role })) },
+          { label: `${processes} processes sharing one Redis`, bars: systems.filter((s) => s.shared).map((s) => ({ label: s.name, value: median(runsOf(s.name)), role: s.role })) },
+          { label: 'one process (embedded / memory)', bars: systems.filter((s) => !s.shared).map((s) => ({ label: s.name, value: median(runsOf(s.name)), role: s.role })) },
         ],
       };
-      const peers = SYSTEMS.filter((s) => s.shared && s.role === 'peer').map((s) => s.name);
+      const peers = systems.filter((s) => s.shared && s.role === 'peer').map((s) => s.name);
       const best = peers.reduce((a, b) => (median(runsOf(a)) <= median(runsOf(b)) ? a : b));
       const larderRuns = runsOf('larder (Redis)');
       const summary: Summary[] = [
@@ -108,6 +110,10 @@ export const stampede: Scenario = {
         charts: [chart],
         summary,
         notes: [],
+        versus: [
+          ...versus(systems.map((s) => s.name), ctx.baseline, 'generator runs (median)', 'lower', (n) => median(runsOf(n))),
+          ...versus(systems.map((s) => s.name), ctx.baseline, 'slowest caller ms (median)', 'lower', (n) => median(samples.get(n)!.map((x) => x.slowestMs))),
+        ],
       };
     } finally {
       await Promise.allSettled([...children.values()].flat().map((c) => c.exit()));

@@ -5,8 +5,9 @@
  * one table and one chart. Ratios compare larder with each system of the same tier.
  */
 import { fillWith, type CacheAdapter, type SystemInfo } from '../adapter.js';
+import { versus, type Versus } from '../baseline.js';
 import { compareMix, type Throughput } from '../measure.js';
-import { closeAll, openCaches, type CacheId } from '../systems.js';
+import { closeAll, openCaches, withTwinIds, type CacheId } from '../systems.js';
 import type { Chart, Context, Table } from '../scenario.js';
 import { ratio } from '../scenario.js';
 import { fmt } from '../../lib.js';
@@ -21,6 +22,8 @@ export interface ThroughputSpec {
   chart: { file: string; title: string };
   /** Caption of the table. */
   caption: string;
+  /** Put before `c=<n> ops/s` in the --baseline figures, where a scenario runs several mixes. */
+  label?: string;
 }
 
 export interface ThroughputRun {
@@ -31,6 +34,8 @@ export interface ThroughputRun {
   chart: Chart;
   /** The figure of a system at a concurrency. */
   ops(name: string, c: number): number;
+  /** --baseline: each larder system's figure at each concurrency against its twin's. */
+  versus: Versus[];
 }
 
 /** The larder set-up each system is compared with: the one serving hits from the same tier. */
@@ -39,7 +44,7 @@ export function larderOf(info: SystemInfo): string {
 }
 
 export async function runThroughput(ctx: Context, spec: ThroughputSpec): Promise<ThroughputRun> {
-  const adapters: CacheAdapter[] = await openCaches(spec.systems, ctx.setup);
+  const adapters: CacheAdapter[] = await openCaches(withTwinIds(spec.systems, ctx.baseline), ctx.setup);
   const results = new Map<number, Map<string, Throughput>>();
   try {
     const entries = spec.mix.keys.map((k, i) => [k, spec.values[i]] as [string, unknown]);
@@ -52,7 +57,7 @@ export async function runThroughput(ctx: Context, spec: ThroughputSpec): Promise
       ctx.log(`  concurrency ${c}`);
       const r = await compareMix(adapters, spec.mix, spec.values, c, ctx.timing);
       results.set(c, r);
-      for (const a of adapters) ctx.log(`    ${a.name.padEnd(32)} ${fmt(r.get(a.name)!.median).padStart(8)} ops/s   rounds: ${r.get(a.name)!.samples.map(fmt).join(' ')}`);
+      for (const a of adapters) ctx.log(`    ${a.name.padEnd(36)} ${fmt(r.get(a.name)!.median).padStart(8)} ops/s   rounds: ${r.get(a.name)!.samples.map(fmt).join(' ')}`);
       // A heap that keeps growing from one concurrency to the next would slow every later system.
       ctx.log(`    (process heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB)`);
     }
@@ -90,5 +95,7 @@ export async function runThroughput(ctx: Context, spec: ThroughputSpec): Promise
       bars: systems.map((s) => ({ label: s.name, value: ops(s.name, c), role: s.role })),
     })),
   };
-  return { results, systems, table: { caption: spec.caption, rows }, chart, ops };
+  const names = systems.map((s) => s.name);
+  const vs = spec.concurrencies.flatMap((c) => versus(names, ctx.baseline, `${spec.label ?? ''}c=${c} ops/s`, 'higher', (n) => results.get(c)?.get(n)?.median));
+  return { results, systems, table: { caption: spec.caption, rows }, chart, ops, versus: vs };
 }

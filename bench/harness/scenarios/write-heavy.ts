@@ -47,6 +47,7 @@ export const writeHeavy: Scenario = {
       charts: [run.chart],
       summary,
       notes: [],
+      versus: run.versus,
     };
   },
 };
