@@ -23,10 +23,11 @@ export interface Clock {
   /** Ms from an arbitrary origin, never decreasing. */
   monotonic(): number;
   /**
-   * Runs `fn` once, `ms` from now on this clock. `unref`: the timer alone does not keep the process
-   * alive (a deadline whose call already holds a socket open, a linger).
+   * Runs `fn(arg)` once, `ms` from now on this clock. `unref`: the timer alone does not keep the
+   * process alive (a deadline whose call already holds a socket open, a linger). `arg` lets a hot
+   * caller pass its object to a shared function instead of making a closure per timer.
    */
-  setTimeout(fn: () => void, ms: number, unref?: boolean): Timer;
+  setTimeout<A = undefined>(fn: (arg: A) => void, ms: number, unref?: boolean, arg?: A): Timer;
 }
 
 /** setTimeout takes at most 2^31-1 ms (more becomes 1 ms): longer waits are capped, never spun. */
@@ -35,10 +36,23 @@ const MAX_TIMER_MS = 0x7fffffff;
 // The system's readings as plain functions: clockWithNow shares them without binding anything.
 const systemMonotonic = (): number => performance.now();
 
-function systemSetTimeout(fn: () => void, ms: number, unref = false): Timer {
-  const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+/** A Node timer as a Timer: a class, not a closure per timer (a lock arms one per acquire). */
+class SystemTimer implements Timer {
+  readonly #t: NodeJS.Timeout;
+
+  constructor(t: NodeJS.Timeout) {
+    this.#t = t;
+  }
+
+  cancel(): void {
+    clearTimeout(this.#t);
+  }
+}
+
+function systemSetTimeout<A>(fn: (arg: A) => void, ms: number, unref = false, arg?: A): Timer {
+  const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS), arg as A);
   if (unref) t.unref();
-  return { cancel: () => clearTimeout(t) };
+  return new SystemTimer(t);
 }
 
 export const systemClock: Clock = Object.freeze({ now: Date.now, monotonic: systemMonotonic, setTimeout: systemSetTimeout });
@@ -61,7 +75,7 @@ export function clockWithNow(now: () => number): Clock {
 
 /** Resolves after `ms` on `clock`. */
 export function delay(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+  return new Promise((resolve) => clock.setTimeout(() => resolve(), ms));
 }
 
 interface Deadline {

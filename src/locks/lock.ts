@@ -262,10 +262,13 @@ export class Lock implements AsyncDisposable {
     this.#timer = undefined;
     if (this.#released || this.#releasing !== null || this.#lostReason !== undefined) return;
     const at = this.#autoExtend && !this.#renewing ? this.#renewAt : this.#validUntil;
-    this.#timer = this.#clock.setTimeout(this.#fire, Math.max(0, at - this.#clock.monotonic()), true);
+    this.#timer = this.#clock.setTimeout(Lock.#fire, Math.max(0, at - this.#clock.monotonic()), true, this);
   }
 
-  readonly #fire = (): void => this.#onTimer();
+  // A static function and the lock as the timer's argument: no closure made per lock.
+  static #fire(lock: Lock): void {
+    lock.#onTimer();
+  }
 
   #onTimer(): void {
     this.#timer = undefined;

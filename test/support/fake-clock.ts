@@ -53,8 +53,8 @@ export class FakeClock implements Clock {
 
   monotonic = (): number => this.#mono;
 
-  setTimeout = (fn: () => void, ms: number): Timer => {
-    const p: Pending = { at: this.#mono + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
+  setTimeout = <A>(fn: (arg: A) => void, ms: number, _unref?: boolean, arg?: A): Timer => {
+    const p: Pending = { at: this.#mono + Math.max(0, ms), seq: this.#seq++, fn: () => fn(arg as A), cancelled: false };
     this.#timers.push(p);
     return { cancel: () => void (p.cancelled = true) };
   };

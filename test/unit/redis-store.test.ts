@@ -194,6 +194,26 @@ describe('redis store: operations', () => {
       assert.deepEqual(mgets, [['mget', k1, k2]]);
     });
 
+    it('writes of other keys in the same tick do not split its MGET; a write of a read key sends the reads first', async () => {
+      const [r1, r2, r3, w1, w2] = [key('sr1'), key('sr2'), key('sr3'), key('sw1'), key('sw2')];
+      await store.setMany([[r1, b('1'), null], [r2, b('2'), null], [r3, b('3'), null]]);
+      let got: unknown[] = [];
+      const seen = await monitored(server, async () => {
+        got = await Promise.all([store.get(r1), store.set(w1, b('x')), store.get(r2), store.delete([w2]), store.get(r3)]);
+      });
+      assert.deepEqual(got, [b('1'), true, b('2'), 0, b('3')]);
+      const reads = seen.filter((a) => ['get', 'mget'].includes(a[0]!.toLowerCase()));
+      assert.deepEqual(reads, [['mget', r1, r2, r3]], 'one MGET for the tick, whatever was written beside it');
+      // A write of a key a held-back get reads: the get goes first, and reads what was there.
+      let again: unknown[] = [];
+      const order = await monitored(server, async () => {
+        again = await Promise.all([store.get(r1), store.get(r2), store.set(r1, b('changed'))]);
+      });
+      assert.deepEqual(again, [b('1'), b('2'), true]);
+      const names = order.map((a) => a[0]!.toLowerCase()).filter((c) => c === 'mget' || c === 'set');
+      assert.deepEqual(names, ['mget', 'set']);
+    });
+
     it('a batch that fails rejects every caller with the mapped error', async () => {
       const h = key('bf');
       await store.hset(h, 'f', b('1'));

@@ -6,9 +6,11 @@
  *    is a plain GET.
  *  - Writes (standalone and Sentinel): `set` calls made in one tick are sent together, in call
  *    order, in one pipeline (one socket write), with each run of plain sets (no TTL, no NX) as one
- *    MSET. Any other command sends the pending gets or sets first (Connection.exec), a get sends
- *    pending sets first and a set pending gets, so commands still reach the server in the order
- *    they were made: a get never sees a write made after it (the embedded store's order). On a cluster the keys of one tick sit in about
+ *    MSET. A command that touches a key of a held-back get or set sends that batch first
+ *    (Connection.exec; a get sends held-back sets of its key first, a set held-back gets of its
+ *    key), so no command overtakes one made before it on the same key: a get never sees a write
+ *    made after it (the embedded store's order), and writes to other keys do not split the
+ *    tick's MGET. On a cluster the keys of one tick sit in about
  *    as many slots as there are keys: each set is sent at once.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -45,11 +47,11 @@ export class ReadBatch implements PendingWrites {
 
   get(key: string): Promise<Buffer | null> {
     return new Promise<Buffer | null>((resolve, reject) => {
+      // A set of this key made earlier in the tick goes first.
+      const writes = this.conn.pendingWrites;
+      if (writes?.holds(key) === true) writes.flush();
       let batch = this.gets;
       if (batch === null) {
-        // Sets made earlier in this tick go first.
-        const writes = this.conn.pendingWrites;
-        if (writes !== null) writes.flush();
         batch = this.gets = new Map();
         this.conn.pendingReads = this;
         // nextTick, not a microtask: callers that arrive through promise chains resolved in the
@@ -60,6 +62,10 @@ export class ReadBatch implements PendingWrites {
     });
   }
 
+  holds(key: string): boolean {
+    return this.gets?.has(key) === true;
+  }
+
   readonly flush = (): void => {
     const batch = this.gets;
     if (batch === null) return;
@@ -68,7 +74,7 @@ export class ReadBatch implements PendingWrites {
     if (conn.pendingReads === this) conn.pendingReads = null;
     if (batch.size === 1) {
       for (const [key, w] of batch) {
-        conn.exec('GET', () => conn.client.getBuffer(key)).then(
+        conn.exec('GET', () => conn.client.getBuffer(key), { keys: key, readOnly: true }).then(
           (v) => settleWaiters(w, v),
           (e: unknown) => failWaiters(w, e),
         );
@@ -80,14 +86,14 @@ export class ReadBatch implements PendingWrites {
     for (const group of slotGroups(keys, conn.isCluster)) {
       if (group.length === 1) {
         const i = group[0]!;
-        conn.exec('GET', () => conn.client.getBuffer(keys[i]!)).then(
+        conn.exec('GET', () => conn.client.getBuffer(keys[i]!), { keys: keys[i]!, readOnly: true }).then(
           (v) => settleWaiters(waiters[i]!, v),
           (e: unknown) => failWaiters(waiters[i]!, e),
         );
         continue;
       }
       const groupKeys = group.map((i) => keys[i]!);
-      conn.exec('MGET', () => tryAgain(conn, () => conn.client.mgetBuffer(groupKeys))).then(
+      conn.exec('MGET', () => tryAgain(conn, () => conn.client.mgetBuffer(groupKeys)), { keys: groupKeys, readOnly: true }).then(
         (values) => {
           for (let j = 0; j < group.length; j++) settleWaiters(waiters[group[j]!]!, values[j] ?? null);
         },
@@ -126,13 +132,15 @@ function plainSet(w: SetWaiter): boolean {
 /** The `set` calls of one tick, sent together when the tick ends or before any other command. */
 export class WriteBatch implements PendingWrites {
   private sets: SetWaiter[] | null = null;
+  /** The keys of `sets`. */
+  private readonly keys = new Set<string>();
 
   constructor(private readonly conn: Connection) {}
 
   add(w: SetWaiter): void {
-    // Gets made earlier in this tick go first (a set sent at once on a cluster flushes them in exec).
+    // A get of this key made earlier in the tick goes first (on a cluster, exec sees to it).
     const reads = this.conn.pendingReads;
-    if (reads !== null) reads.flush();
+    if (reads?.holds(w.key) === true) reads.flush();
     // On a cluster the keys of one tick sit in about as many slots as there are keys: send each now.
     if (this.conn.isCluster) {
       this.sendSet(w);
@@ -145,12 +153,17 @@ export class WriteBatch implements PendingWrites {
       process.nextTick(this.flush);
     }
     batch.push(w);
+    this.keys.add(w.key);
+  }
+
+  holds(key: string): boolean {
+    return this.sets !== null && this.keys.has(key);
   }
 
   /** One set on its own, as a SET command. */
   private sendSet(w: SetWaiter): void {
     const conn = this.conn;
-    conn.exec('SET', () => sendSet(conn.client, w) as Promise<unknown>).then((r) => w.resolve(r !== null), w.reject);
+    conn.exec('SET', () => sendSet(conn.client, w) as Promise<unknown>, { keys: w.key }).then((r) => w.resolve(r !== null), w.reject);
   }
 
   /** Sends the sets made in this tick: a lone one as a SET, more as one pipeline (see the header). */
@@ -158,6 +171,7 @@ export class WriteBatch implements PendingWrites {
     const batch = this.sets;
     if (batch === null) return;
     this.sets = null;
+    this.keys.clear();
     const conn = this.conn;
     if (conn.pendingWrites === this) conn.pendingWrites = null;
     if (batch.length === 1) {
@@ -188,7 +202,7 @@ export class WriteBatch implements PendingWrites {
         }
       }
       return pipeline.exec();
-    }).then(
+    }, { keys: batch.map((w) => w.key) }).then(
       (results) => {
         if (results === null) {
           const err = new StoreUnavailableError('redis pipeline was aborted');

@@ -28,9 +28,24 @@ import { mapRedisError } from './errors.js';
 // ---------------------------------------------------------------------------------------------
 // The command connection
 
-/** Commands that must reach the server before the next one: the sets batched in this tick (batch.ts). */
+/** Commands held back for the end of the tick (batch.ts): the gets, or the sets, made in it. */
 export interface PendingWrites {
   flush(): void;
+  /** Whether a command held back touches `key`. */
+  holds(key: string): boolean;
+}
+
+/** Which keys a command touches, so that only the held-back commands it must follow are sent first. */
+export interface Touches {
+  keys: string | readonly string[];
+  /** The command only reads them: held-back gets need not go first (reads commute). */
+  readOnly?: boolean;
+}
+
+function holdsAny(batch: PendingWrites, keys: string | readonly string[]): boolean {
+  if (typeof keys === 'string') return batch.holds(keys);
+  for (const k of keys) if (batch.holds(k)) return true;
+  return false;
 }
 
 export class Connection {
@@ -48,7 +63,7 @@ export class Connection {
   readonly watchers = new Set<StoreEvents>();
   /** Set while writes wait for the end of the tick; `exec` sends them first. */
   pendingWrites: PendingWrites | null = null;
-  /** The gets of this tick not sent yet (batch.ts); at most one of the two is pending at a time. */
+  /** The gets of this tick not sent yet (batch.ts). */
   pendingReads: PendingWrites | null = null;
   /** A cluster whose masters all run Redis >= 7.0: channels with a hash tag are shard channels. */
   shardedPubSub = false;
@@ -118,13 +133,17 @@ export class Connection {
     this.shardedPubSub = await supportsShardedPubSub(cluster);
   }
 
-  /** Sends through `send` once connected, bounded by commandTimeoutMs, errors mapped. */
-  exec<T>(what: string, send: () => Promise<T>): Promise<T> {
-    // Gets and sets made earlier in this tick go first: commands reach the server in the order made.
+  /**
+   * Sends through `send` once connected, bounded by commandTimeoutMs, errors mapped. Gets and sets
+   * held back earlier in this tick go first when the command touches one of their keys (or, with
+   * `touches` unknown, always): a command never overtakes one made before it on the same key, and
+   * a tick of many reads and a few writes keeps its reads in one MGET.
+   */
+  exec<T>(what: string, send: () => Promise<T>, touches?: Touches): Promise<T> {
     const writes = this.pendingWrites;
-    if (writes !== null) writes.flush();
+    if (writes !== null && (touches === undefined || holdsAny(writes, touches.keys))) writes.flush();
     const reads = this.pendingReads;
-    if (reads !== null) reads.flush();
+    if (reads !== null && (touches === undefined || (touches.readOnly !== true && holdsAny(reads, touches.keys)))) reads.flush();
     if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
     let p: Promise<T>;
     let mark = -1;

@@ -97,5 +97,5 @@ export function evalLua(conn: Connection, script: LuaScript, keys: readonly stri
       return conn.client.callBuffer('eval', lua, keys.length, ...argv);
     });
   };
-  return conn.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => tryAgain(conn, send) : send).then(toScriptReply);
+  return conn.exec(`EVALSHA ${script.name}`, keys.length > 1 ? () => tryAgain(conn, send) : send, keys.length > 0 ? { keys } : undefined).then(toScriptReply);
 }

@@ -94,7 +94,7 @@ export class RedisStore implements Store {
   getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return this.conn.nothing([]);
     const out: Array<Buffer | null> = new Array<Buffer | null>(keys.length).fill(null);
-    return this.conn.exec('MGET', () =>
+    const read = () =>
       Promise.all(
         slotGroups(keys, this.isCluster).flatMap((group) =>
           chunks(group, CHUNK).map((part) =>
@@ -103,8 +103,8 @@ export class RedisStore implements Store {
             }),
           ),
         ),
-      ),
-    ).then(() => out);
+      );
+    return this.conn.exec('MGET', read, { keys, readOnly: true }).then(() => out);
   }
 
   set(key: string, value: Buffer, opts?: SetOptions): Promise<boolean> {
@@ -143,39 +143,40 @@ export class RedisStore implements Store {
           return pipeline.exec().then(checkPipeline);
         }),
       ),
+      { keys },
     );
   }
 
   /** S8: one UNLINK per slot (per 1,024 keys), all sent at once: one round trip. */
   delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return this.conn.nothing(0);
-    return this.conn.exec('UNLINK', () =>
+    const unlink = () =>
       Promise.all(
         slotGroups(keys, this.isCluster).flatMap((group) =>
           chunks(group, CHUNK).map((part) => tryAgain(this.conn, () => this.client.unlink(part.map((i) => keys[i]!)))),
         ),
-      ),
-    ).then((counts) => counts.reduce((a, b) => a + b, 0));
+      );
+    return this.conn.exec('UNLINK', unlink, { keys }).then((counts) => counts.reduce((a, b) => a + b, 0));
   }
 
   exists(key: string): Promise<boolean> {
-    return this.conn.exec('EXISTS', () => this.client.exists(key)).then((n) => n > 0);
+    return this.conn.exec('EXISTS', () => this.client.exists(key), { keys: key, readOnly: true }).then((n) => n > 0);
   }
 
   async expire(key: string, ttlMs: TtlMs): Promise<boolean> {
     if (ttlMs === null) return (await evalLua(this.conn, PERSIST_IF_EXISTS, [key], [])) === 1;
     const px = pxArg(ttlMs);
-    return (await this.conn.exec('PEXPIRE', () => this.client.pexpire(key, px))) === 1;
+    return (await this.conn.exec('PEXPIRE', () => this.client.pexpire(key, px), { keys: key })) === 1;
   }
 
   ttl(key: string): Promise<number | null | undefined> {
-    return this.conn.exec('PTTL', () => this.client.pttl(key)).then((ms) => (ms === -2 ? undefined : ms === -1 ? null : ms));
+    return this.conn.exec('PTTL', () => this.client.pttl(key), { keys: key, readOnly: true }).then((ms) => (ms === -2 ? undefined : ms === -1 ? null : ms));
   }
 
   /** `ttlMsIfNew` left out (a JavaScript caller) is null: no TTL. */
   async incrBy(key: string, by: number, ttlMsIfNew: TtlMs | undefined): Promise<number> {
     if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${String(by)}`);
-    if (ttlMsIfNew === null || ttlMsIfNew === undefined) return this.conn.exec('INCRBY', () => this.client.incrby(key, by));
+    if (ttlMsIfNew === null || ttlMsIfNew === undefined) return this.conn.exec('INCRBY', () => this.client.incrby(key, by), { keys: key });
     const px = pxArg(ttlMsIfNew, 'ttlMsIfNew');
     const v = await evalLua(this.conn, INCR_TTL_IF_NEW, [key], [by, px]);
     return v as number;
@@ -185,7 +186,7 @@ export class RedisStore implements Store {
 
   async hset(key: string, field: string, value: Buffer, ttlMs?: TtlMs): Promise<void> {
     if (ttlMs === undefined) {
-      await this.conn.exec('HSET', () => this.client.hset(key, field, value));
+      await this.conn.exec('HSET', () => this.client.hset(key, field, value), { keys: key });
       return;
     }
     const ttlArg = ttlMs === null ? '' : pxArg(ttlMs);
@@ -193,11 +194,11 @@ export class RedisStore implements Store {
   }
 
   hget(key: string, field: string): Promise<Buffer | null> {
-    return this.conn.exec('HGET', () => this.client.hgetBuffer(key, field));
+    return this.conn.exec('HGET', () => this.client.hgetBuffer(key, field), { keys: key, readOnly: true });
   }
 
   hgetall(key: string): Promise<Map<string, Buffer>> {
-    return this.conn.exec('HGETALL', () => this.client.hgetallBuffer(key)).then((obj) => {
+    return this.conn.exec('HGETALL', () => this.client.hgetallBuffer(key), { keys: key, readOnly: true }).then((obj) => {
       const m = new Map<string, Buffer>();
       for (const field of Object.keys(obj)) m.set(field, obj[field]!);
       return m;
@@ -206,15 +207,15 @@ export class RedisStore implements Store {
 
   hdel(key: string, fields: readonly string[]): Promise<number> {
     if (fields.length === 0) return this.conn.nothing(0);
-    return this.conn.exec('HDEL', () => this.client.hdel(key, ...fields));
+    return this.conn.exec('HDEL', () => this.client.hdel(key, ...fields), { keys: key });
   }
 
   hexists(key: string, field: string): Promise<boolean> {
-    return this.conn.exec('HEXISTS', () => this.client.hexists(key, field)).then((n) => n === 1);
+    return this.conn.exec('HEXISTS', () => this.client.hexists(key, field), { keys: key, readOnly: true }).then((n) => n === 1);
   }
 
   hkeys(key: string): Promise<string[]> {
-    return this.conn.exec('HKEYS', () => this.client.hkeys(key));
+    return this.conn.exec('HKEYS', () => this.client.hkeys(key), { keys: key, readOnly: true });
   }
 
   // --- lists ---------------------------------------------------------------------------------
@@ -222,50 +223,50 @@ export class RedisStore implements Store {
   push(key: string, values: readonly Buffer[], end: 'left' | 'right'): Promise<number> {
     if (values.length === 0) return this.llen(key);
     return end === 'left'
-      ? this.conn.exec('LPUSH', () => this.client.lpush(key, ...values))
-      : this.conn.exec('RPUSH', () => this.client.rpush(key, ...values));
+      ? this.conn.exec('LPUSH', () => this.client.lpush(key, ...values), { keys: key })
+      : this.conn.exec('RPUSH', () => this.client.rpush(key, ...values), { keys: key });
   }
 
   pop(key: string, end: 'left' | 'right'): Promise<Buffer | null> {
     return end === 'left'
-      ? this.conn.exec('LPOP', () => this.client.lpopBuffer(key))
-      : this.conn.exec('RPOP', () => this.client.rpopBuffer(key));
+      ? this.conn.exec('LPOP', () => this.client.lpopBuffer(key), { keys: key })
+      : this.conn.exec('RPOP', () => this.client.rpopBuffer(key), { keys: key });
   }
 
   llen(key: string): Promise<number> {
-    return this.conn.exec('LLEN', () => this.client.llen(key));
+    return this.conn.exec('LLEN', () => this.client.llen(key), { keys: key, readOnly: true });
   }
 
   lrange(key: string, start: number, stop: number): Promise<Buffer[]> {
-    return this.conn.exec('LRANGE', () => this.client.lrangeBuffer(key, start, stop));
+    return this.conn.exec('LRANGE', () => this.client.lrangeBuffer(key, start, stop), { keys: key, readOnly: true });
   }
 
   ltrim(key: string, start: number, stop: number): Promise<void> {
-    return this.conn.exec('LTRIM', () => this.client.ltrim(key, start, stop)).then(() => undefined);
+    return this.conn.exec('LTRIM', () => this.client.ltrim(key, start, stop), { keys: key }).then(() => undefined);
   }
 
   // --- sets ----------------------------------------------------------------------------------
 
   sadd(key: string, members: readonly Buffer[]): Promise<number> {
     if (members.length === 0) return this.conn.nothing(0);
-    return this.conn.exec('SADD', () => this.client.sadd(key, ...members));
+    return this.conn.exec('SADD', () => this.client.sadd(key, ...members), { keys: key });
   }
 
   srem(key: string, members: readonly Buffer[]): Promise<number> {
     if (members.length === 0) return this.conn.nothing(0);
-    return this.conn.exec('SREM', () => this.client.srem(key, ...members));
+    return this.conn.exec('SREM', () => this.client.srem(key, ...members), { keys: key });
   }
 
   smembers(key: string): Promise<Buffer[]> {
-    return this.conn.exec('SMEMBERS', () => this.client.smembersBuffer(key));
+    return this.conn.exec('SMEMBERS', () => this.client.smembersBuffer(key), { keys: key, readOnly: true });
   }
 
   sismember(key: string, member: Buffer): Promise<boolean> {
-    return this.conn.exec('SISMEMBER', () => this.client.sismember(key, member)).then((n) => n === 1);
+    return this.conn.exec('SISMEMBER', () => this.client.sismember(key, member), { keys: key, readOnly: true }).then((n) => n === 1);
   }
 
   scard(key: string): Promise<number> {
-    return this.conn.exec('SCARD', () => this.client.scard(key));
+    return this.conn.exec('SCARD', () => this.client.scard(key), { keys: key, readOnly: true });
   }
 
   // --- scan, scripts, replication ------------------------------------------------------------
