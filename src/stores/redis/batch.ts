@@ -7,19 +7,25 @@
  *  - Writes (standalone and Sentinel): `set` calls made in one tick are sent together, in call
  *    order, in one pipeline (one socket write), with each run of plain sets (no TTL, no NX) as one
  *    MSET. A command that touches a key of a held-back get or set sends that batch first
- *    (Connection.exec; a get sends held-back sets of its key first, a set held-back gets of its
- *    key), so no command overtakes one made before it on the same key: a get never sees a write
- *    made after it (the embedded store's order), and writes to other keys do not split the
- *    tick's MGET. On a cluster the keys of one tick sit in about
+ *    (Connection.exec; a get sends held-back sets of its key first; held-back gets of a key go
+ *    before the sets or the command that write it), so no command overtakes one made before it on
+ *    the same key: a get never sees a write made after it (the embedded store's order). A tick of
+ *    gets and sets, even of the same keys, still makes one MGET and one pipeline of sets. On a cluster the keys of one tick sit in about
  *    as many slots as there are keys: each set is sent at once.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import { slotGroups, tryAgain } from './cluster.js';
-import type { Connection, PendingWrites } from './connection.js';
+import type { Connection, PendingWrites, Touches } from './connection.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reads
+
+/**
+ * What a read batch's own commands touch, for exec: nothing. A set of one of its keys made before
+ * the get was sent first when the get joined (ReadBatch.get); one made after it must not overtake it.
+ */
+const OWN_READS: Touches = { keys: [], readOnly: true };
 
 interface GetWaiter {
   resolve: (v: Buffer | null) => void;
@@ -74,7 +80,7 @@ export class ReadBatch implements PendingWrites {
     if (conn.pendingReads === this) conn.pendingReads = null;
     if (batch.size === 1) {
       for (const [key, w] of batch) {
-        conn.exec('GET', () => conn.client.getBuffer(key), { keys: key, readOnly: true }).then(
+        conn.exec('GET', () => conn.client.getBuffer(key), OWN_READS).then(
           (v) => settleWaiters(w, v),
           (e: unknown) => failWaiters(w, e),
         );
@@ -86,14 +92,14 @@ export class ReadBatch implements PendingWrites {
     for (const group of slotGroups(keys, conn.isCluster)) {
       if (group.length === 1) {
         const i = group[0]!;
-        conn.exec('GET', () => conn.client.getBuffer(keys[i]!), { keys: keys[i]!, readOnly: true }).then(
+        conn.exec('GET', () => conn.client.getBuffer(keys[i]!), OWN_READS).then(
           (v) => settleWaiters(waiters[i]!, v),
           (e: unknown) => failWaiters(waiters[i]!, e),
         );
         continue;
       }
       const groupKeys = group.map((i) => keys[i]!);
-      conn.exec('MGET', () => tryAgain(conn, () => conn.client.mgetBuffer(groupKeys)), { keys: groupKeys, readOnly: true }).then(
+      conn.exec('MGET', () => tryAgain(conn, () => conn.client.mgetBuffer(groupKeys)), OWN_READS).then(
         (values) => {
           for (let j = 0; j < group.length; j++) settleWaiters(waiters[group[j]!]!, values[j] ?? null);
         },
@@ -138,9 +144,8 @@ export class WriteBatch implements PendingWrites {
   constructor(private readonly conn: Connection) {}
 
   add(w: SetWaiter): void {
-    // A get of this key made earlier in the tick goes first (on a cluster, exec sees to it).
-    const reads = this.conn.pendingReads;
-    if (reads?.holds(w.key) === true) reads.flush();
+    // A get of this key made earlier in the tick must go first: exec sees to it when these sets
+    // are sent (their keys are its touches), so the tick's gets still make one MGET.
     // On a cluster the keys of one tick sit in about as many slots as there are keys: send each now.
     if (this.conn.isCluster) {
       this.sendSet(w);
