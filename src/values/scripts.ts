@@ -10,6 +10,15 @@ function setLocal(data: LocalData, key: string, bytes: unknown, ttlArg: unknown)
   data.set(key, bytes as Buffer, ttl > 0 ? ttl : null);
 }
 
+/** Lua: SET KEYS[1] to ARGV[1] (PX ARGV[2] when > 0), then read it back (see setAndTrack). */
+const SET_AND_READ_BACK = `
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('EXISTS', KEYS[1])`;
+
 /**
  * A write the near cache can keep (N1): sets the key and reads it back in one atomic step. A
  * write makes Redis forget that this client reads the key; the read in the same step makes it
@@ -21,13 +30,7 @@ function setLocal(data: LocalData, key: string, bytes: unknown, ttlArg: unknown)
  */
 export const setAndTrack: Script = {
   name: 'near-set',
-  lua: `
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('EXISTS', KEYS[1])
+  lua: `${SET_AND_READ_BACK}
 return 1`,
   local: (data, keys, args) => {
     setLocal(data, keys[0]!, args[0], args[1]);
@@ -46,13 +49,7 @@ return 1`,
  */
 export const fillAndRelease: Script = {
   name: 'fill-release',
-  lua: `
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('EXISTS', KEYS[1])
+  lua: `${SET_AND_READ_BACK}
 ${releaseLua(2, 3)}
 return mine`,
   local: (data, keys, args) => {
