@@ -73,6 +73,24 @@ export function clockWithNow(now: () => number): Clock {
   return clock;
 }
 
+/** Whether `v` has what a Clock needs (a caller without types may pass anything). */
+export function isClock(v: unknown): v is Clock {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Partial<Record<keyof Clock, unknown>>;
+  return typeof c.now === 'function' && typeof c.monotonic === 'function' && typeof c.setTimeout === 'function';
+}
+
+/**
+ * The clock of a set of options: `clock`, else one on `now` (wall time only), else the system
+ * clock. A malformed clock, or both given, is a TypeError naming the option (`prefix` + name).
+ */
+export function resolveClock(clock: unknown, now: (() => number) | undefined, prefix = 'larder: option '): Clock {
+  if (clock === undefined) return now === undefined ? systemClock : clockWithNow(now);
+  if (!isClock(clock)) throw new TypeError(`${prefix}clock must have now(), monotonic() and setTimeout()`);
+  if (now !== undefined) throw new TypeError(`${prefix}now cannot be given with clock (the clock has its own now())`);
+  return clock;
+}
+
 /** Resolves after `ms` on `clock`. */
 export function delay(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(() => resolve(), ms));

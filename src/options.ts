@@ -6,7 +6,7 @@
 import { DEFAULTS } from './defaults.js';
 import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
-import { clockWithNow, systemClock, type Clock } from './clock.js';
+import { resolveClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
 import type { NearCacheOptions } from './near/near-cache.js';
 import type { MemoryLimits } from './stores/memory/index.js';
@@ -214,14 +214,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     if (b.cooldownMs !== undefined) circuitBreaker.cooldownMs = positiveNumber('circuitBreaker.cooldownMs', b.cooldownMs);
   }
   if (o.now !== undefined && typeof o.now !== 'function') fail('now', 'must be a function returning milliseconds');
-  if (o.clock !== undefined) {
-    const c = o.clock as Partial<Clock> | null;
-    if (!c || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
-      fail('clock', 'must have now(), monotonic() and setTimeout()');
-    }
-    if (o.now !== undefined) fail('now', 'cannot be given with clock (the clock has its own now())');
-  }
-  const clock = o.clock ?? (o.now === undefined ? systemClock : clockWithNow(o.now));
+  const clock = resolveClock(o.clock, o.now);
   if (o.random !== undefined && typeof o.random !== 'function') fail('random', 'must be a function returning a number in [0, 1)');
 
   return {

@@ -28,7 +28,7 @@ import { physicalKey, siblingKey, validateKey, validateScopePart } from '../keys
 import type { ScriptReply, Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
 import { fenceRaise, lockAcquire, lockExtend, lockRelease } from './scripts.js';
-import { systemClock, type Clock } from '../clock.js';
+import { resolveClock, type Clock } from '../clock.js';
 
 export interface RedlockOptions {
   /** Clock drift allowed, as a fraction of the lease. Default 0.01. */
@@ -115,11 +115,7 @@ export function createRedlock(stores: readonly Store[], opts: RedlockOptions = {
   const namespace = opts.namespace ?? 'default';
   validateScopePart(namespace, 'namespace');
   const random = opts.random ?? Math.random;
-  const clock: Clock = opts.clock ?? systemClock;
-  const c = clock as Partial<Clock> | null; // a caller without types may pass anything
-  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
-    throw new TypeError('clock must have now(), monotonic() and setTimeout()');
-  }
+  const clock = resolveClock(opts.clock, undefined, '');
   const nodes = [...stores];
   const quorum = Math.floor(nodes.length / 2) + 1;
   const stats = { acquired: 0, waits: 0, timeouts: 0 };

@@ -2,7 +2,7 @@
  * The embedded store's options, their defaults and their checks, resolved once at construction.
  */
 
-import { clockWithNow, systemClock, type Clock } from '../../clock.js';
+import { resolveClock as resolveClockOf, type Clock } from '../../clock.js';
 import { DEFAULTS } from '../../defaults.js';
 
 export interface MemoryLimits {
@@ -50,14 +50,5 @@ export function resolveClock(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): C
   // Reading the deprecated `now` is this function's job: it keeps the alias working.
   // eslint-disable-next-line @typescript-eslint/no-deprecated
   const { clock, now } = opts;
-  if (clock !== undefined) {
-    const c = clock as Partial<Clock> | null;
-    if (!c || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
-      throw new TypeError('larder: option clock must have now(), monotonic() and setTimeout()');
-    }
-    if (now !== undefined) throw new TypeError('larder: option now cannot be given with clock (the clock has its own now())');
-    return clock;
-  }
-  if (now === undefined) return systemClock;
-  return clockWithNow(now);
+  return resolveClockOf(clock, now);
 }

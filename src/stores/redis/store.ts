@@ -13,7 +13,7 @@
  *   tracking.ts, cluster-tracking.ts    client-side tracking for the near cache
  */
 import type { Cluster, Redis } from 'ioredis';
-import { systemClock, type Clock } from '../../clock.js';
+import { resolveClock, type Clock } from '../../clock.js';
 import { ClosedError, StoreUnavailableError } from '../../errors.js';
 import { scanCount, type InvalidationSink, type MessageHandler, type Script, type ScriptArg, type ScriptReply, type SetOptions, type Store, type StoreEvents, type TtlMs } from '../store.js';
 import { ReadBatch, WriteBatch, type SetWaiter } from './batch.js';
@@ -68,11 +68,7 @@ export class RedisStore implements Store {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new TypeError(`commandTimeoutMs must be a positive number, got ${String(ms)}`);
     }
-    const clock: Clock = opts.clock ?? systemClock;
-    const c = clock as Partial<Clock> | null;
-    if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.monotonic !== 'function' || typeof c.setTimeout !== 'function') {
-      throw new TypeError('clock must have now(), monotonic() and setTimeout()');
-    }
+    const clock = resolveClock(opts.clock, undefined, '');
     this.timeoutMs = ms;
     this.clock = clock;
     this.conn = new Connection(spec, ms, clock);
