@@ -23,7 +23,7 @@ import type { Scope, ScopeOptions } from '../scope.js';
 import type { TtlMs } from '../stores/store.js';
 import { isEntry, writeEntry } from '../codec/entry.js';
 import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
-import { fillAndRelease, setAndTrack } from './scripts.js';
+import { trackedWrite } from './tracked-write.js';
 
 export interface SetValueOptions extends ScopeOptions {
   /** Seconds to live; absent: `defaultTtlSec`; `null`: no expiry (S1). */
@@ -173,29 +173,8 @@ async function fill(
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
     return { value: decoded, released: false };
   }
-  // Drop the old copy, then take a ticket before the write: an invalidation that arrives before
-  // the reply spoils the keep. The write goes to the store itself, not through the value view,
-  // whose own drop would spoil our ticket.
-  near?.drop(pk);
-  const ticket = near?.begin(pk) ?? null;
-  let reply: unknown;
-  try {
-    reply = await core.guard.write('EVALSHA', () =>
-      lease === null
-        ? core.store.eval(setAndTrack, [pk], [bytes, storeTtl ?? 0])
-        : core.store.eval(fillAndRelease, [pk, lease.key], [bytes, storeTtl ?? 0, lease.token, lease.channel, pk]),
-    );
-  } catch (err) {
-    if (near !== null && ticket !== null) near.abandon(ticket);
-    throw err;
-  }
-  const written = reply !== undefined;
-  if (near === null || ticket === null) return { value: decoded, released: written };
-  if (!written) {
-    near.abandon(ticket);
-    return { value: decoded, released: false };
-  }
-  return { value: near.settle(ticket, decoded, bytes), released: true };
+  const out = await trackedWrite(core, near, pk, bytes, storeTtl, lease, () => decoded);
+  return { value: out.value, released: lease !== null && out.written };
 }
 
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */

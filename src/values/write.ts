@@ -2,16 +2,14 @@
  * The write path of values, and the other single-key calls (exists, expire, ttl, incr).
  *
  * Every write first lets a pending delete of its key go out (F3: a write must not be undone by a
- * retried delete later). With the near cache active, setValue writes with setAndTrack (the key
+ * retried delete later). With the near cache active, setValue writes through tracked-write.ts (the key
  * read back in the same step, so Redis tracks it again) and keeps the value near at once (N1), unless
  * an invalidation raced it.
  */
 import type { CacheCore } from '../core.js';
-import type { NearCache } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
-import type { TtlMs } from '../stores/store.js';
 import type { SetValueOptions } from './read.js';
-import { setAndTrack } from './scripts.js';
+import { trackedWrite } from './tracked-write.js';
 
 export function validateSafeInteger(n: unknown, what: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${String(n)}`);
@@ -25,22 +23,11 @@ export async function setValue(core: CacheCore, scope: Scope, key: string, value
   const pending = core.settle(pk);
   if (pending !== undefined) await pending;
   const near = core.near;
-  if (near?.active) return setNear(core, near, pk, bytes, ttlMs);
-  await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
-}
-
-/** setValue through the near cache; the value is kept only if nothing raced it. */
-async function setNear(core: CacheCore, near: NearCache, pk: string, bytes: Buffer, ttlMs: TtlMs): Promise<void> {
-  near.drop(pk);
-  const ticket = near.begin(pk);
-  let reply: unknown;
-  try {
-    // To the store itself: the value view's own drop would spoil the ticket just taken.
-    reply = await core.guard.write('EVALSHA', () => core.store.eval(setAndTrack, [pk], [bytes, ttlMs ?? 0]));
-  } finally {
-    if (ticket !== null && reply !== 1) near.abandon(ticket);
+  if (near?.active) {
+    await trackedWrite(core, near, pk, bytes, ttlMs, null, () => core.decodeOwn(bytes));
+    return;
   }
-  if (ticket !== null && reply === 1) near.settle(ticket, core.decodeOwn(bytes), bytes);
+  await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
 }
 
 /** A JavaScript caller's entry may be anything: a pair is an array of two. */
