@@ -2,7 +2,7 @@
  * The embedded store's options, their defaults and their checks, resolved once at construction.
  */
 
-import { resolveClock as resolveClockOf, type Clock } from '../../clock.js';
+import { resolveClock, type Clock } from '../../clock.js';
 import { DEFAULTS } from '../../defaults.js';
 
 export interface MemoryLimits {
@@ -46,9 +46,9 @@ export function resolveLimits(limits: MemoryLimits | undefined): { maxEntries: n
 }
 
 /** The clock of the options: `clock`, else one on the deprecated `now`, else the system clock. */
-export function resolveClock(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): Clock {
+export function clockOf(opts: Pick<MemoryStoreOptions, 'clock' | 'now'>): Clock {
   // Reading the deprecated `now` is this function's job: it keeps the alias working.
   // eslint-disable-next-line @typescript-eslint/no-deprecated
   const { clock, now } = opts;
-  return resolveClockOf(clock, now);
+  return resolveClock(clock, now);
 }

@@ -20,7 +20,7 @@ import type {
   TtlMs,
 } from '../store.js';
 import { Collections } from './collections.js';
-import { DEFAULT_SWEEP_INTERVAL_MS, resolveClock, resolveLimits, type MemoryStoreOptions } from './options.js';
+import { clockOf, DEFAULT_SWEEP_INTERVAL_MS, resolveLimits, type MemoryStoreOptions } from './options.js';
 import { PubSub } from './pubsub.js';
 import { ttlArg } from './rules.js';
 import { scan } from './scan.js';
@@ -59,7 +59,7 @@ export class MemoryStore implements Store {
       throw new TypeError(`larder: sweepIntervalMs must be a non-negative number, got ${String(interval)}`);
     }
     this.pubsub = new PubSub((err) => this.reportError(err));
-    this.ks = new Collections(resolveClock(opts), maxEntries, maxBytes, this.pubsub, opts.copyBuffers !== false);
+    this.ks = new Collections(clockOf(opts), maxEntries, maxBytes, this.pubsub, opts.copyBuffers !== false);
     this.data = this.ks;
     this.sweeper = new ExpirySweep(this.ks, interval);
   }
