@@ -3,7 +3,7 @@
  * and what came back. Set LARDER_REDIS_URL=redis://127.0.0.1:6379 to run the same tour on Redis.
  */
 import { inspect } from 'node:util';
-import { createCache, KeyError, ValueError, StoreUnavailableError } from 'larder';
+import { createCache, KeyError, ValueError, StoreUnavailableError } from 'larder-cache';
 
 const cache = createCache({ namespace: 'acme.example.com', defaultTtlSec: 3600 });
 const show = (label: string, value: unknown) => console.log(`  ${label.padEnd(48)} → ${format(value)}`);
