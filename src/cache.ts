@@ -24,6 +24,7 @@ import { requestCached, type RequestCached } from './memo/request.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
 import type { CacheEvents, CacheStats } from './observability.js';
 import { resolveOptions, type CacheOptions } from './options.js';
+import { checkOptionNames } from './options-check.js';
 import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js';
 import { Scope, type KeyRef, type ScopeOptions } from './scope.js';
 import { ChannelHub } from './waiting/channel-hub.js';
@@ -96,6 +97,7 @@ export class Cache {
 
   /** Runs `fn` with a namespace and user in its async context (X1). */
   runInContext<T>(context: ContextInput, fn: () => T): T {
+    checkOptionNames('runInContext', context);
     return runWithContext(context, fn);
   }
 
@@ -126,6 +128,7 @@ export class Cache {
 
   /** Stores a value (S1). */
   setValue(key: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    checkOptionNames('setValue', opts);
     return writes.setValue(this.core, this.#scope, key, value, opts);
   }
 
@@ -134,6 +137,7 @@ export class Cache {
    * flight (S4), stores its result and returns it (S3).
    */
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
+    checkOptionNames('getValue', opts);
     return getValue(this.core, this.#scope, key, opts);
   }
 
@@ -144,40 +148,48 @@ export class Cache {
   // T is the caller's word for what it stored, as getValue<T>'s: the public signature keeps it.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   peek<T = unknown>(key: string, opts?: ScopeOptions): T | undefined {
+    checkOptionNames('scope', opts);
     return peek(this.core, this.#scope, key, opts) as T | undefined;
   }
 
   /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
   deleteValue(keys: string | string[], opts?: ScopeOptions): Promise<number> {
+    checkOptionNames('scope', opts);
     return writes.deleteValue(this.core, this.#scope, keys, opts);
   }
 
   exists(key: string, opts?: ScopeOptions): Promise<boolean> {
+    checkOptionNames('scope', opts);
     return writes.exists(this.core, this.#scope, key, opts);
   }
 
   /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
   expire(key: string, seconds: number | null, opts?: ScopeOptions): Promise<boolean> {
+    checkOptionNames('scope', opts);
     return writes.expire(this.core, this.#scope, key, seconds, opts);
   }
 
   /** Seconds left, with millisecond precision; null: no expiry; undefined: no such key (S1). */
   ttl(key: string, opts?: ScopeOptions): Promise<number | null | undefined> {
+    checkOptionNames('scope', opts);
     return writes.ttl(this.core, this.#scope, key, opts);
   }
 
   /** An integer counter; created at 0 (with `expiresInSec` or the default TTL) if missing. Never faked (F5). */
   incr(key: string, by = 1, opts?: SetValueOptions): Promise<number> {
+    checkOptionNames('incr', opts);
     return writes.incr(this.core, this.#scope, key, by, opts);
   }
 
   /** Reads several keys in one round trip per slot; misses are `undefined`. */
   getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
+    checkOptionNames('scope', opts);
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 
   /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
   setMany(entries: Array<[string, unknown]>, opts?: SetValueOptions): Promise<void> {
+    checkOptionNames('setMany', opts);
     return writes.setMany(this.core, this.#scope, entries, opts);
   }
 
@@ -185,11 +197,17 @@ export class Cache {
 
   /** Keys of the namespace (and user scope) matching a P1 pattern, as the caller wrote them (K3). */
   getKeys(pattern: string, opts?: ScopeOptions): Promise<string[]> {
+    checkOptionNames('scope', opts);
     return getKeys(this.core, this.#scope, pattern, opts);
   }
 
   /** Deletes the keys getKeys would list; resolves to how many were deleted. */
   deleteKeys(pattern: string, opts?: ScopeOptions): Promise<number> {
+    checkOptionNames('scope', opts);
+    if (pattern === '') {
+      // An empty pattern matches every key (P1's implied `*`): most often an unset variable.
+      throw new TypeError("larder: deleteKeys('') would delete every key of the namespace; call clearCache() to do that on purpose");
+    }
     return deleteKeys(this.core, this.#scope, pattern, opts);
   }
 
@@ -199,6 +217,7 @@ export class Cache {
    * keys matching `persistentKeys`. With `{ user }`: only that user's entries.
    */
   async clearCache(opts?: { user?: string }): Promise<number> {
+    checkOptionNames('clearCache', opts);
     const core = this.core;
     const { deleted, namespace, user } = await clearEntries(core, this.#scope, opts);
     if (user === undefined) {
@@ -213,28 +232,34 @@ export class Cache {
 
   /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
   hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    checkOptionNames('hset', opts);
     return collections.hset(this.core, this.#scope, name, field, value, opts);
   }
 
   /** Reads one field; with a generator, a miss behaves as getValue's (S3, S4). */
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
+    checkOptionNames('hget', opts);
     return collections.hget<T>(this.core, this.#scope, name, field, opts);
   }
 
   /** Every field of a hash, decoded; `{}` if there is none. */
   hgetall(name: string, opts?: ScopeOptions): Promise<Record<string, unknown>> {
+    checkOptionNames('scope', opts);
     return collections.hgetall(this.core, this.#scope, name, opts);
   }
 
   hdel(name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
+    checkOptionNames('scope', opts);
     return collections.hdel(this.core, this.#scope, name, fields, opts);
   }
 
   hexists(name: string, field: string, opts?: ScopeOptions): Promise<boolean> {
+    checkOptionNames('scope', opts);
     return collections.hexists(this.core, this.#scope, name, field, opts);
   }
 
   hkeys(name: string, opts?: ScopeOptions): Promise<string[]> {
+    checkOptionNames('scope', opts);
     return collections.hkeys(this.core, this.#scope, name, opts);
   }
 
@@ -310,11 +335,13 @@ export class Cache {
 
   /** Results of `fn` kept in the store, keyed by its name and a stable digest of its arguments (M1–M5). */
   memoize<F extends AnyFunction>(fn: F, opts?: MemoizeOptions): Memoized<F> {
+    checkOptionNames('memoize', opts);
     return memoize(this.#memoPort(), fn, opts);
   }
 
   /** `memoize` as a standard method decorator: `@cache.cached({ ttlSec: 60 })` (M4). */
   cached(opts?: MemoizeOptions): ReturnType<typeof cachedDecorator> {
+    checkOptionNames('memoize', opts);
     return cachedDecorator(this.#memoPort(), opts);
   }
 
@@ -330,12 +357,14 @@ export class Cache {
 
   /** Results of `fn` kept in this process per namespace, cleared in every process (Frappe's site_cache, X3). */
   processCached<F extends AnyFunction>(fn: F, opts?: ProcessCachedOptions): ProcessCached<F> {
+    checkOptionNames('processCached', opts);
     const scope = this.#scope;
     return processCached(processPort(this.core), () => scope.namespace, fn, opts);
   }
 
   /** One context per request for Node http, Express, Fastify (register it) and Hono (X1). */
   middleware(opts?: MiddlewareOptions): LarderMiddleware {
+    checkOptionNames('middleware', opts);
     return createMiddleware(opts);
   }
 
@@ -343,6 +372,7 @@ export class Cache {
 
   /** A document cache over `load` (D1–D4): getCachedDoc, getCachedValue, clearDocumentCache. */
   documents<D extends object = Record<string, unknown>>(opts: DocumentsOptions<D>): DocumentCache<D> {
+    checkOptionNames('documents', opts);
     const core = this.core;
     const scope = this.#scope;
     const port: DocumentPort = {
@@ -393,12 +423,14 @@ export class Cache {
 
   /** A read-write lock with writer preference (LK8); scoped (namespace, user, shared) now. */
   readWriteLock(name: string, opts?: ScopeOptions): ReadWriteLock {
+    checkOptionNames('scope', opts);
     return new ReadWriteLock(lockContext(this.core), this.#scope.key(name, opts, 'L'), name);
   }
 
   /** A semaphore of `permits` holders whose permits expire with their holder's lease (LK8). */
   semaphore(name: string, opts: SemaphoreOptions): Semaphore {
     if (!isObject(opts)) throw new TypeError('semaphore options must be an object with permits');
+    checkOptionNames('semaphore', opts);
     validatePermits(opts.permits);
     return new Semaphore(lockContext(this.core), this.#scope.key(name, opts, 'L'), name, opts.permits);
   }

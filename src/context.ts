@@ -9,8 +9,8 @@ import { isObject } from './input.js';
 import { validateScopePart } from './keys.js';
 
 export interface ContextInput {
-  namespace?: string;
-  user?: string;
+  namespace?: string | undefined;
+  user?: string | undefined;
 }
 
 export interface ContextState {

@@ -26,6 +26,7 @@ import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
+import { quote } from './options-check.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -201,7 +202,7 @@ export class CacheCore {
     }
     if (expiresInSec === null) return null;
     if (typeof expiresInSec !== 'number' || !Number.isFinite(expiresInSec) || expiresInSec <= 0) {
-      throw new TypeError(`${what} must be a positive finite number of seconds or null, got ${String(expiresInSec)}`);
+      throw new TypeError(`${what} must be a positive finite number of seconds or null, got ${quote(expiresInSec)}`);
     }
     return Math.max(1, Math.round(expiresInSec * 1000));
   }

@@ -45,7 +45,7 @@ export interface DocumentsOptions<D extends object = Record<string, unknown>> {
   /** Loads a doc from the database; `undefined` (or `null`) when there is none (D4). */
   load: (doctype: string, name: string) => D | undefined | null | Promise<D | undefined | null>;
   /** Seconds a cached doc lives; `null`: no expiry. Default 3600. */
-  ttlSec?: number | null;
+  ttlSec?: number | null | undefined;
 }
 
 export interface ClearDocumentOptions {
@@ -53,7 +53,7 @@ export interface ClearDocumentOptions {
    * The transaction the change belongs to: the doc is invalidated now and again when this settles,
    * committed or rolled back (D3). `clearDocumentCache` does not wait for it.
    */
-  after?: PromiseLike<unknown>;
+  after?: PromiseLike<unknown> | undefined;
 }
 
 /** What a cached doc looks like to its readers: frozen all the way down (D1). */

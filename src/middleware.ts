@@ -32,7 +32,7 @@ export interface RequestInfo {
 
 export interface MiddlewareOptions {
   /** The namespace and user of a request, e.g. from its Host header and its session. */
-  resolve?: (req: RequestInfo) => ContextInput | Promise<ContextInput>;
+  resolve?: ((req: RequestInfo) => ContextInput | Promise<ContextInput>) | undefined;
 }
 
 /**

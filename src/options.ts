@@ -12,6 +12,7 @@ import type { NearCacheOptions } from './near/near-cache.js';
 import type { MemoryLimits } from './stores/memory/index.js';
 import type { RedisStoreSpec, SentinelSpec } from './stores/redis/index.js';
 import type { Store } from './stores/store.js';
+import { checkOptionNames, quote } from './options-check.js';
 
 export type { MemoryLimits, NearCacheOptions, SentinelSpec };
 
@@ -22,42 +23,42 @@ export type StoreSpec = 'memory' | RedisStoreSpec | Store;
 
 export interface CacheOptions {
   /** Where data lives. Default: `process.env.LARDER_REDIS_URL` if set, else `'memory'`. */
-  store?: StoreSpec;
+  store?: StoreSpec | undefined;
   /** The tenant ("site") every non-shared key belongs to. Default `'default'`. */
-  namespace?: string;
+  namespace?: string | undefined;
   /** TTL of writes that give none. `null` (the default): no expiry. Must be > 0 otherwise. */
-  defaultTtlSec?: number | null;
+  defaultTtlSec?: number | null | undefined;
   /** `false` (the default) or the bounds of the in-process L1 kept coherent with the store. */
-  nearCache?: false | NearCacheOptions;
+  nearCache?: false | NearCacheOptions | undefined;
   /** Replaces the built-in codec (C3). Bytes that are an ASCII integer still read as numbers (incr). */
-  codec?: Codec;
+  codec?: Codec | undefined;
   /** Every store call that takes longer fails with StoreTimeoutError. Default 1000. */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** What a store failure does to reads and writes (F2). Default `'degrade'`. */
-  onStoreError?: 'degrade' | 'throw';
+  onStoreError?: 'degrade' | 'throw' | undefined;
   /** Key patterns (P1 syntax) that clearCache() keeps. Default none. */
-  persistentKeys?: string[];
+  persistentKeys?: string[] | undefined;
   /** Limits of the embedded store, LRU eviction past them. Default `{ maxEntries: 1_000_000 }`. */
-  memory?: MemoryLimits;
+  memory?: MemoryLimits | undefined;
   /** Largest encoded value accepted (C5). Default 64 MiB. */
-  maxValueBytes?: number;
+  maxValueBytes?: number | undefined;
   /** Lease of a cross-process generator run (S5). Default 10_000. */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
   /**
    * The circuit breaker in front of the store (F2): after `failures` unavailability failures in a
    * row (default 5), calls fail at once with StoreUnavailableError for `cooldownMs` (default 250),
    * then one probe call goes through. `false` turns it off.
    */
-  circuitBreaker?: false | Partial<BreakerOptions>;
+  circuitBreaker?: false | Partial<BreakerOptions> | undefined;
   /**
    * Time for everything that reads or waits for it (TTLs of the embedded store, leases, lock waits,
    * polling, breaker, XFetch, deadlines): injectable for tests. Default: the system clock.
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Wall time in ms only (the clock's `now`), kept for older callers. Default `Date.now`. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Randomness in [0, 1), injectable for tests (XFetch, jitter). Default `Math.random`. */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
 
 export interface ResolvedOptions {
@@ -80,18 +81,13 @@ export interface ResolvedOptions {
 }
 
 
-const KNOWN = new Set([
-  'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
-  'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'circuitBreaker', 'clock', 'now', 'random',
-]);
-
 function fail(option: string, why: string): never {
   throw new TypeError(`larder: option ${option} ${why}`);
 }
 
 function positiveNumber(option: string, v: unknown, integer = false): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    fail(option, `must be a positive ${integer ? 'integer' : 'finite number'}, got ${String(v)}`);
+    fail(option, `must be a positive ${integer ? 'integer' : 'finite number'}, got ${quote(v)}`);
   }
   return v;
 }
@@ -155,7 +151,7 @@ function resolveStore(v: unknown): StoreSpec {
 export function resolveOptions(input: unknown): ResolvedOptions {
   if (input === undefined) input = {};
   if (!isPlainObject(input)) throw new TypeError('larder: options must be a plain object');
-  for (const k of Object.keys(input)) if (!KNOWN.has(k)) fail(k, 'is not a larder option');
+  checkOptionNames('createCache', input);
   const o = input as CacheOptions;
 
   const namespace = o.namespace ?? DEFAULTS.namespace;
@@ -171,6 +167,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   let nearCache: ResolvedOptions['nearCache'] = false;
   if (o.nearCache !== undefined && o.nearCache !== false) {
     if (!isPlainObject(o.nearCache)) fail('nearCache', 'must be false or { maxEntries, maxBytes?, ttlSec? }');
+    checkOptionNames('createCache nearCache', o.nearCache);
     const n = o.nearCache;
     nearCache = { maxEntries: positiveNumber('nearCache.maxEntries', n.maxEntries, true) };
     if (n.maxBytes !== undefined) nearCache.maxBytes = positiveNumber('nearCache.maxBytes', n.maxBytes, true);
@@ -184,7 +181,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const commandTimeoutMs = o.commandTimeoutMs === undefined ? DEFAULTS.commandTimeoutMs : positiveNumber('commandTimeoutMs', o.commandTimeoutMs);
   const onStoreError: unknown = o.onStoreError ?? DEFAULTS.onStoreError;
-  if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
+  if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${quote(onStoreError)}`);
 
   const persistentKeys = o.persistentKeys ?? [];
   if (!Array.isArray(persistentKeys) || !persistentKeys.every((p) => typeof p === 'string' && p.length > 0)) {
@@ -194,7 +191,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   let memory: MemoryLimits = { maxEntries: DEFAULTS.memoryMaxEntries };
   if (o.memory !== undefined) {
     if (!isPlainObject(o.memory)) fail('memory', 'must be { maxEntries?, maxBytes? }');
-    for (const k of Object.keys(o.memory)) if (k !== 'maxEntries' && k !== 'maxBytes') fail(`memory.${k}`, 'is not a memory limit');
+    checkOptionNames('createCache memory', o.memory);
     memory = {};
     memory.maxEntries = o.memory.maxEntries === undefined ? DEFAULTS.memoryMaxEntries : positiveNumber('memory.maxEntries', o.memory.maxEntries, true);
     if (o.memory.maxBytes !== undefined) memory.maxBytes = positiveNumber('memory.maxBytes', o.memory.maxBytes, true);
@@ -206,9 +203,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (o.circuitBreaker === false) circuitBreaker = false;
   else if (o.circuitBreaker !== undefined) {
     if (!isPlainObject(o.circuitBreaker)) fail('circuitBreaker', 'must be false or { failures?, cooldownMs? }');
-    for (const k of Object.keys(o.circuitBreaker)) {
-      if (k !== 'failures' && k !== 'cooldownMs') fail(`circuitBreaker.${k}`, 'is not a circuit breaker option');
-    }
+    checkOptionNames('createCache circuitBreaker', o.circuitBreaker);
     const b = o.circuitBreaker;
     if (b.failures !== undefined) circuitBreaker.failures = positiveNumber('circuitBreaker.failures', b.failures, true);
     if (b.cooldownMs !== undefined) circuitBreaker.cooldownMs = positiveNumber('circuitBreaker.cooldownMs', b.cooldownMs);

@@ -7,13 +7,14 @@
  */
 import { contextUser, currentContext } from './context.js';
 import { isObject } from './input.js';
+import { checkOptionNames } from './options-check.js';
 import { namespacePrefix, physicalKey, validateKey, validateScopePart, type KeyScope, type Space } from './keys.js';
 
 export interface ScopeOptions {
   /** Scope the key to a user inside the namespace; `true`: the context's user (K2). */
-  user?: string | true;
+  user?: string | true | undefined;
   /** A key outside every namespace (K1). */
-  shared?: boolean;
+  shared?: boolean | undefined;
 }
 
 /** Lists and sets take their values as rest arguments, so their scope comes with the name. */
@@ -67,7 +68,10 @@ export class Scope {
 
   /** The physical key and the caller's key of a list or set reference. */
   ref(ref: KeyRef): [physical: string, key: string] {
-    if (isObject(ref)) return [this.key(ref.key, ref), ref.key];
+    if (isObject(ref)) {
+      checkOptionNames('key', ref);
+      return [this.key(ref.key, ref), ref.key];
+    }
     return [this.key(ref, undefined), ref];
   }
 

@@ -28,6 +28,7 @@ import { isObject } from '../input.js';
 import { DEFAULTS } from '../defaults.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { newToken } from '../tokens.js';
+import { checkOptionNames, quote } from '../options-check.js';
 
 export { newToken };
 
@@ -36,17 +37,17 @@ export { newToken };
 
 export interface LockOptions {
   /** Lease in ms: the store drops the lock this long after the last grant or renewal. Default 30_000. */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** How long to wait for the lock. Default 10_000; `0`: try once; `Infinity`: until granted or aborted. */
-  waitMs?: number;
+  waitMs?: number | undefined;
   /** Renew the lease every `ttlMs/3` while held (LK4). Default true. */
-  autoExtend?: boolean;
+  autoExtend?: boolean | undefined;
   /** A lock outside every namespace (LK6, K1). Default false. */
-  shared?: boolean;
+  shared?: boolean | undefined;
   /** Scope the lock's name to a user inside the namespace; `true`: the context's user (K2). */
-  user?: string | true;
+  user?: string | true | undefined;
   /** Aborts a wait (E_ABORTED). It does not release a lock already granted. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   // --- replication (issue 6) ---------------------------------------------------------------
   /**
    * After the grant, `WAIT waitReplicas waitTimeoutMs` on the master that holds the lock: the
@@ -56,9 +57,9 @@ export interface LockOptions {
    * stores only (TypeError on the embedded store); mutex locks (lock, tryLock, withLock) only.
    * Default 0: no WAIT.
    */
-  waitReplicas?: number;
+  waitReplicas?: number | undefined;
   /** How long WAIT may take, in ms; keep it below commandTimeoutMs (WAIT holds the connection meanwhile). Default 250. */
-  waitTimeoutMs?: number;
+  waitTimeoutMs?: number | undefined;
 }
 
 const LOCK_DEFAULTS = DEFAULTS.lock;
@@ -83,13 +84,14 @@ export function resolveLockOptions(opts: LockOptions | undefined, kind?: string)
   if (kind !== undefined && (opts?.waitReplicas !== undefined || opts?.waitTimeoutMs !== undefined)) {
     throw new TypeError(`waitReplicas and waitTimeoutMs apply to lock, tryLock and withLock, not to a ${kind}`);
   }
+  checkOptionNames(kind === undefined ? 'lock' : kind === 'read-write lock' ? 'read-write lock' : kind === 'semaphore' ? 'permit' : 'Redlock lock', opts);
   const ttlMs = opts?.ttlMs ?? LOCK_DEFAULTS.ttlMs;
   if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 3) {
-    throw new TypeError(`ttlMs must be an integer number of milliseconds >= 3, got ${String(ttlMs)}`);
+    throw new TypeError(`ttlMs must be an integer number of milliseconds >= 3, got ${quote(ttlMs)}`);
   }
   const waitMs = opts?.waitMs ?? LOCK_DEFAULTS.waitMs;
   if (typeof waitMs !== 'number' || Number.isNaN(waitMs) || waitMs < 0) {
-    throw new TypeError(`waitMs must be a non-negative number of milliseconds (or Infinity), got ${String(waitMs)}`);
+    throw new TypeError(`waitMs must be a non-negative number of milliseconds (or Infinity), got ${quote(waitMs)}`);
   }
   const autoExtend = opts?.autoExtend ?? LOCK_DEFAULTS.autoExtend;
   if (typeof autoExtend !== 'boolean') throw new TypeError('autoExtend must be a boolean');
@@ -97,11 +99,11 @@ export function resolveLockOptions(opts: LockOptions | undefined, kind?: string)
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   const waitReplicas = opts?.waitReplicas ?? 0;
   if (typeof waitReplicas !== 'number' || !Number.isInteger(waitReplicas) || waitReplicas < 0) {
-    throw new TypeError(`waitReplicas must be a non-negative integer, got ${String(waitReplicas)}`);
+    throw new TypeError(`waitReplicas must be a non-negative integer, got ${quote(waitReplicas)}`);
   }
   const waitTimeoutMs = opts?.waitTimeoutMs ?? DEFAULTS.lockWaitTimeoutMs;
   if (typeof waitTimeoutMs !== 'number' || !Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1) {
-    throw new TypeError(`waitTimeoutMs must be a positive integer number of milliseconds, got ${String(waitTimeoutMs)}`);
+    throw new TypeError(`waitTimeoutMs must be a positive integer number of milliseconds, got ${quote(waitTimeoutMs)}`);
   }
   if (waitReplicas === 0) return { ttlMs, waitMs, autoExtend, signal };
   return { ttlMs, waitMs, autoExtend, signal, waitReplicas, waitTimeoutMs };
@@ -226,7 +228,7 @@ export class Lock implements AsyncDisposable {
    */
   async extend(ms: number = this.#leaseMs): Promise<void> {
     if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 3) {
-      throw new TypeError(`ms must be an integer number of milliseconds >= 3, got ${String(ms)}`);
+      throw new TypeError(`ms must be an integer number of milliseconds >= 3, got ${quote(ms)}`);
     }
     if (this.#released || this.#releasing !== null) {
       throw new LockNotOwnedError(`lock ${JSON.stringify(this.name)} was released`, { lockName: this.name });

@@ -29,31 +29,32 @@ import type { ScriptReply, Store } from '../stores/store.js';
 import { Lock, newToken, resolveLockOptions, runHolding, type LockHolder, type LockOptions } from './lock.js';
 import { fenceRaise, lockAcquire, lockExtend, lockRelease } from './scripts.js';
 import { resolveClock, type Clock } from '../clock.js';
+import { quote } from '../options-check.js';
 
 export interface RedlockOptions {
   /** Clock drift allowed, as a fraction of the lease. Default 0.01. */
-  driftFactor?: number;
+  driftFactor?: number | undefined;
   /** Attempts after the first. Default 10. */
-  retryCount?: number;
+  retryCount?: number | undefined;
   /** Pause between attempts. Default 200. */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /** Random extra pause, up to this, so that contenders do not retry in step. Default 100. */
-  retryJitterMs?: number;
+  retryJitterMs?: number | undefined;
   /** How long one server may take to answer one call. Default: a tenth of the lease, 10 to 500 ms. */
-  nodeTimeoutMs?: number;
+  nodeTimeoutMs?: number | undefined;
   /** The namespace lock names belong to (LK6), as a cache's. Default 'default'. */
-  namespace?: string;
+  namespace?: string | undefined;
   /** Randomness in [0, 1), injectable for tests. Default Math.random. */
-  random?: () => number;
+  random?: (() => number) | undefined;
   /**
    * Time for the attempts' elapsed time and node timeouts, the pauses between attempts, and the
    * locks' validity and renewals, injectable for tests. Default: the system clock.
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** Per-call options: cache.lock's, where `waitMs` (if given) also bounds the retries. */
-export type RedlockLockOptions = Omit<LockOptions, 'user'> & { retryCount?: number };
+export type RedlockLockOptions = Omit<LockOptions, 'user'> & { retryCount?: number | undefined };
 
 export interface Redlock {
   readonly stores: readonly Store[];
@@ -96,7 +97,7 @@ function nonNegative(name: string, v: unknown, def: number, integer = false): nu
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
     // Printed as every option message prints a bad value, whatever a JavaScript caller passed.
     // eslint-disable-next-line @typescript-eslint/no-base-to-string
-    throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${String(v)}`);
+    throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${quote(v)}`);
   }
   return v;
 }

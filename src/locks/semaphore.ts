@@ -12,12 +12,13 @@ import { siblingKey } from '../keys.js';
 import { Acquisition, strict, type LockContext } from './acquisition.js';
 import { resolveLockOptions, runHolding, type Lock, type LockOptions, type ResolvedLockOptions } from './lock.js';
 import { leaseExtend, leaseRelease, semaphoreAcquire } from './scripts.js';
+import { quote } from '../options-check.js';
 
 export interface SemaphoreOptions {
   /** How many holders at once. A positive integer. */
   permits: number;
-  shared?: boolean;
-  user?: string | true;
+  shared?: boolean | undefined;
+  user?: string | true | undefined;
 }
 
 /** Per-call options of acquire(): those of cache.lock, minus the scope (fixed by the semaphore). */
@@ -25,7 +26,7 @@ export type PermitOptions = Omit<LockOptions, 'shared' | 'user' | 'waitReplicas'
 
 export function validatePermits(permits: unknown): asserts permits is number {
   if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {
-    throw new TypeError(`permits must be a positive integer, got ${String(permits)}`);
+    throw new TypeError(`permits must be a positive integer, got ${quote(permits)}`);
   }
 }
 

@@ -15,18 +15,19 @@ import { isObject } from '../input.js';
 import { validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
+import { quote } from '../options-check.js';
 
 // ------------------------------------------------------------------------------------- memoize
 
 export interface MemoizeOptions {
   /** The entry name; default: the function's own name (an anonymous function needs one). */
-  name?: string;
+  name?: string | undefined;
   /** Seconds a result lives; `null`: no expiry. Default 3600 (as Frappe's redis_cache). */
-  ttlSec?: number | null;
+  ttlSec?: number | null | undefined;
   /** Scope results to a user; `true`: the current context's user (K2). */
-  user?: string | true;
+  user?: string | true | undefined;
   /** Results outside every namespace (K1). */
-  shared?: boolean;
+  shared?: boolean | undefined;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -98,7 +99,7 @@ function checkMemoOptions(opts: MemoizeOptions | undefined, what: string): Requi
   if (opts !== undefined && !isObject(opts)) throw new TypeError(`${what} options must be an object`);
   const ttlSec = opts?.ttlSec === undefined ? DEFAULTS.memoTtlSec : opts.ttlSec;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {
-    throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${String(ttlSec)}`);
+    throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${quote(ttlSec)}`);
   }
   if (opts?.shared !== undefined && typeof opts.shared !== 'boolean') throw new TypeError('shared must be a boolean');
   return { ...opts, ttlSec };

@@ -11,14 +11,15 @@ import type { Store } from '../stores/store.js';
 import { ChannelHub, type Membership } from '../waiting/channel-hub.js';
 import { canonicalArgumentBytes } from './digest.js';
 import { memoName, type AnyFunction } from './memoize.js';
+import { quote } from '../options-check.js';
 
 export interface ProcessCachedOptions {
   /** Identifies the function across processes (X3); default: the function's own name. */
-  name?: string;
+  name?: string | undefined;
   /** Seconds a result is trusted; `null` (default): until cleared or evicted. */
-  ttlSec?: number | null;
+  ttlSec?: number | null | undefined;
   /** Results kept per function in this process, over all namespaces; least recently used go first. Default 1000. */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
 }
 
 export type ProcessCached<F extends AnyFunction> = F & {
@@ -226,11 +227,11 @@ export function processCached<F extends AnyFunction>(port: ProcessPort, namespac
   const name = memoName(fn, opts?.name, 'processCached');
   const ttlSec = opts?.ttlSec ?? null;
   if (ttlSec !== null && (typeof ttlSec !== 'number' || !Number.isFinite(ttlSec) || ttlSec <= 0)) {
-    throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${String(ttlSec)}`);
+    throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${quote(ttlSec)}`);
   }
   const max = opts?.maxEntries ?? DEFAULTS.processMaxEntries;
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
-    throw new TypeError(`maxEntries must be a positive integer, got ${String(max)}`);
+    throw new TypeError(`maxEntries must be a positive integer, got ${quote(max)}`);
   }
   const ttlMs = ttlSec === null ? Infinity : ttlSec * 1000;
   const hub = processCacheHub(port);

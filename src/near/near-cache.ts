@@ -85,9 +85,9 @@ export interface NearCacheOptions {
   /** Hard bound on entries kept in process memory. */
   maxEntries: number;
   /** Optional hard bound on the approximate bytes those entries hold. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** How long an entry is trusted without a store round trip; absent: until invalidated. */
-  ttlSec?: number;
+  ttlSec?: number | undefined;
 }
 
 /** What the core gives a near cache besides the option. */

@@ -11,6 +11,7 @@
  *
  * Every behaviour here is pinned by test/contract: a difference between two stores is a bug.
  */
+import { quote } from '../options-check.js';
 
 /** `null`: no expiry. A positive number: expire after that many milliseconds. */
 export type TtlMs = number | null;
@@ -192,7 +193,7 @@ export interface Store {
 export function scanCount(count: number | undefined, fallback: number): number {
   if (count === undefined) return fallback;
   if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
-    throw new TypeError(`scan count must be a positive integer, got ${String(count)}`);
+    throw new TypeError(`scan count must be a positive integer, got ${quote(count)}`);
   }
   return count;
 }

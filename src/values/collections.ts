@@ -10,7 +10,7 @@ import type { SetValueOptions } from './read.js';
 import { validateSafeInteger } from './write.js';
 
 export interface HashGetOptions<T> extends ScopeOptions {
-  generator?: () => T | Promise<T>;
+  generator?: (() => T | Promise<T>) | undefined;
 }
 
 function validateField(field: unknown): asserts field is string {

@@ -27,7 +27,7 @@ import { trackedWrite } from './tracked-write.js';
 
 export interface SetValueOptions extends ScopeOptions {
   /** Seconds to live; absent: `defaultTtlSec`; `null`: no expiry (S1). */
-  expiresInSec?: number | null;
+  expiresInSec?: number | null | undefined;
 }
 
 export interface GetValueOptions<T> extends SetValueOptions, StaleOptions {
@@ -35,7 +35,7 @@ export interface GetValueOptions<T> extends SetValueOptions, StaleOptions {
    * Called on a miss; its result is stored and returned (S3), once per key in flight in this
    * process (S4) and once per lease across processes (S5).
    */
-  generator?: () => T | Promise<T>;
+  generator?: (() => T | Promise<T>) | undefined;
 }
 
 /** Whether options leave the key unscoped (same physical key as no options at all). */

@@ -24,11 +24,12 @@ import { ClosedError, ValueError } from '../errors.js';
 import { isObject } from '../input.js';
 import { readEntry, xfetchDue } from '../codec/entry.js';
 import type { Load } from '../flight/stampede.js';
+import { quote } from '../options-check.js';
 
 export interface StaleOptions {
-  staleWhileRevalidateSec?: number;
-  staleIfErrorSec?: number;
-  earlyRefresh?: { beta: number };
+  staleWhileRevalidateSec?: number | undefined;
+  staleIfErrorSec?: number | undefined;
+  earlyRefresh?: { beta: number } | undefined;
 }
 
 /** Resolved per call: windows in ms, `beta` or undefined. */
@@ -42,7 +43,7 @@ export interface StalePolicy {
 
 function nonNegativeSeconds(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new TypeError(`${what} must be a non-negative finite number of seconds, got ${String(v)}`);
+    throw new TypeError(`${what} must be a non-negative finite number of seconds, got ${quote(v)}`);
   }
   return v;
 }
@@ -58,7 +59,7 @@ export function stalePolicy(opts: StaleOptions | undefined): StalePolicy | undef
   if (earlyRefresh !== undefined) {
     if (!isObject(earlyRefresh)) throw new TypeError('earlyRefresh must be { beta }');
     const b = earlyRefresh.beta;
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) throw new TypeError(`earlyRefresh.beta must be a positive finite number, got ${String(b)}`);
+    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) throw new TypeError(`earlyRefresh.beta must be a positive finite number, got ${quote(b)}`);
     beta = b;
   }
   return { swrMs, sieMs, beta, graceMs: Math.max(swrMs, sieMs) };

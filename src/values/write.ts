@@ -10,9 +10,10 @@ import type { CacheCore } from '../core.js';
 import type { Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
 import { trackedWrite } from './tracked-write.js';
+import { quote } from '../options-check.js';
 
 export function validateSafeInteger(n: unknown, what: string): asserts n is number {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${quote(n)}`);
 }
 
 /** Stores a value (S1). */

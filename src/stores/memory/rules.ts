@@ -6,6 +6,7 @@
 
 import { NotIntegerError, StoreError, WrongTypeError } from '../../errors.js';
 import type { TtlMs } from '../store.js';
+import { quote } from '../../options-check.js';
 
 export function wrongType(): WrongTypeError {
   return new WrongTypeError('WRONGTYPE Operation against a key holding the wrong kind of value');
@@ -27,7 +28,7 @@ export function checkTtl(ttl: number): number {
 export function ttlArg(ttl: TtlMs | undefined, what = 'ttlMs'): void {
   if (ttl === null || ttl === undefined) return;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-    throw new TypeError(`${what} must be a positive finite number of milliseconds or null, got ${String(ttl)}`);
+    throw new TypeError(`${what} must be a positive finite number of milliseconds or null, got ${quote(ttl)}`);
   }
 }
 

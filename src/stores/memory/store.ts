@@ -25,6 +25,7 @@ import { PubSub } from './pubsub.js';
 import { ttlArg } from './rules.js';
 import { scan } from './scan.js';
 import { ExpirySweep } from './sweep.js';
+import { quote } from '../../options-check.js';
 
 export interface MemoryStats {
   entries: number;
@@ -56,7 +57,7 @@ export class MemoryStore implements Store {
     const { maxEntries, maxBytes } = resolveLimits(opts);
     const interval = opts.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     if (typeof interval !== 'number' || !(interval >= 0) || interval === Infinity) {
-      throw new TypeError(`larder: sweepIntervalMs must be a non-negative number, got ${String(interval)}`);
+      throw new TypeError(`larder: sweepIntervalMs must be a non-negative number, got ${quote(interval)}`);
     }
     this.pubsub = new PubSub((err) => this.reportError(err));
     this.ks = new Collections(clockOf(opts), maxEntries, maxBytes, this.pubsub, opts.copyBuffers !== false);
@@ -152,7 +153,7 @@ export class MemoryStore implements Store {
 
   async incrBy(key: string, by: number, ttlMsIfNew: TtlMs): Promise<number> {
     this.open();
-    if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${String(by)}`);
+    if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${quote(by)}`);
     ttlArg(ttlMsIfNew, 'ttlMsIfNew');
     return this.ks.incrBy(key, by, ttlMsIfNew);
   }

@@ -21,14 +21,14 @@ export interface SentinelSpec extends Omit<RedisOptions, 'sentinels' | 'name'> {
   /** The master group name the sentinels monitor. */
   name: string;
   /** Password of the Redis servers. */
-  password?: string;
-  username?: string;
+  password?: string | undefined;
+  username?: string | undefined;
   /** Password of the sentinels themselves, when they require one. */
-  sentinelPassword?: string;
-  sentinelUsername?: string;
-  db?: number;
+  sentinelPassword?: string | undefined;
+  sentinelUsername?: string | undefined;
+  db?: number | undefined;
   /** Any other ioredis option for the connections (a top-level one wins). */
-  options?: RedisOptions;
+  options?: RedisOptions | undefined;
 }
 
 export interface RedisStoreOptions {
@@ -40,7 +40,7 @@ export interface RedisStoreOptions {
    * reconnect, the socket timeouts of subscriber and cluster node connections) stay on real time.
    * Default: the system clock.
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** Everything `createRedisStore` accepts (SPEC §0 `store`, minus 'memory' and custom stores). */

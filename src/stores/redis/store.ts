@@ -25,10 +25,11 @@ import { hasHashTag, Subscriber, type SubscriberHost } from './pubsub.js';
 import { evalLua, HSET_TTL, INCR_TTL_IF_NEW, PERSIST_IF_EXISTS } from './scripts.js';
 import { ShardedSubscriber } from './sharded-pubsub.js';
 import { RedisTracking, trackingConnections } from './tracking.js';
+import { quote } from '../../options-check.js';
 
 function pxArg(ttlMs: number, what = 'ttlMs'): number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new TypeError(`${what} must be a positive finite number of milliseconds or null, got ${String(ttlMs)}`);
+    throw new TypeError(`${what} must be a positive finite number of milliseconds or null, got ${quote(ttlMs)}`);
   }
   // PX takes whole milliseconds; round up so a positive TTL never becomes 0.
   return Math.ceil(ttlMs);
@@ -66,7 +67,7 @@ export class RedisStore implements Store {
   constructor(spec: RedisStoreSpec, opts: RedisStoreOptions) {
     const ms = opts.commandTimeoutMs;
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
-      throw new TypeError(`commandTimeoutMs must be a positive number, got ${String(ms)}`);
+      throw new TypeError(`commandTimeoutMs must be a positive number, got ${quote(ms)}`);
     }
     const clock = resolveClock(opts.clock, undefined, '');
     this.timeoutMs = ms;
@@ -171,7 +172,7 @@ export class RedisStore implements Store {
 
   /** `ttlMsIfNew` left out (a JavaScript caller) is null: no TTL. */
   async incrBy(key: string, by: number, ttlMsIfNew: TtlMs | undefined): Promise<number> {
-    if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${String(by)}`);
+    if (!Number.isSafeInteger(by)) throw new TypeError(`incrBy needs a safe integer increment, got ${quote(by)}`);
     if (ttlMsIfNew === null || ttlMsIfNew === undefined) return this.conn.exec('INCRBY', () => this.client.incrby(key, by), { keys: key });
     const px = pxArg(ttlMsIfNew, 'ttlMsIfNew');
     const v = await evalLua(this.conn, INCR_TTL_IF_NEW, [key], [by, px]);
