@@ -8,13 +8,13 @@
  * near cache, same counters, same in-flight loads), bound to another tenant.
  */
 import { requireContext, runInContext as runWithContext, type ContextInput } from './context.js';
-import { CacheCore } from './core.js';
+import { CacheCore, type Health } from './core.js';
 import { bumpDocumentEpoch, DocumentCache, type DocumentPort, type DocumentsOptions } from './documents.js';
 import { LockTimeoutError } from './errors.js';
 import { isObject } from './input.js';
 import { validateScopePart, type Space } from './keys.js';
 import type { LockContext } from './locks/acquisition.js';
-import { Lock, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
+import { Lock, releaseHeld, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
 import { acquireMutex } from './locks/mutex.js';
 import { ReadWriteLock } from './locks/read-write.js';
 import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semaphore.js';
@@ -33,7 +33,7 @@ import type { HashGetOptions } from './values/collections.js';
 import { getMany, getOrCompute, getValue, peek, type GetValueOptions, type SetValueOptions } from './values/read.js';
 import * as writes from './values/write.js';
 
-export type { GetValueOptions, HashGetOptions, KeyRef, ScopeOptions, SetValueOptions };
+export type { GetValueOptions, HashGetOptions, Health, KeyRef, ScopeOptions, SetValueOptions };
 
 /** How long a lock channel stays subscribed after its last waiter left (see waiting/channel-hub.ts). */
 const LOCK_CHANNEL_LINGER_MS = 5_000;
@@ -55,8 +55,14 @@ function lockContext(core: CacheCore): LockContext {
   const f = featuresOf(core);
   if (f.locks === undefined) {
     const hub = new ChannelHub(core.store, { clock: core.clock, lingerMs: LOCK_CHANNEL_LINGER_MS });
-    core.onClose.add(() => hub.close());
-    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub };
+    const held = new Set<Lock>();
+    // A4: the locks this cache holds are released before its connections close, so the next
+    // holder need not wait out their leases.
+    core.onClose.add(async () => {
+      await releaseHeld(held);
+      hub.close();
+    });
+    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub, held };
   }
   return f.locks;
 }
@@ -114,6 +120,19 @@ export class Cache {
     return structuredClone(this.core.stats);
   }
 
+  /**
+   * A1: one round trip to the store, in ms, for readiness probes. Throws StoreUnavailableError or
+   * StoreTimeoutError (in every `onStoreError` mode), ClosedError after close().
+   */
+  ping(): Promise<number> {
+    return this.core.ping();
+  }
+
+  /** A1: how the cache sees its store right now, without a store call (no password in `endpoint`). */
+  health(): Health {
+    return this.core.health();
+  }
+
   /** Closes every connection the cache opened. Later calls fail with ClosedError. */
   close(): Promise<void> {
     return this.core.close();
@@ -136,6 +155,8 @@ export class Cache {
    * Reads a value; `undefined` on a miss (C4). With a generator, a miss calls it once per key in
    * flight (S4), stores its result and returns it (S3).
    */
+  getValue<T>(key: string, opts: GetValueOptions<T> & { generator: () => T | Promise<T> }): Promise<T>;
+  getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined>;
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
     checkOptionNames('getValue', opts);
     return getValue(this.core, this.#scope, key, opts);
@@ -237,15 +258,19 @@ export class Cache {
   }
 
   /** Reads one field; with a generator, a miss behaves as getValue's (S3, S4). */
+  hget<T>(name: string, field: string, opts: HashGetOptions<T> & { generator: () => T | Promise<T> }): Promise<T>;
+  hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined>;
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
     checkOptionNames('hget', opts);
     return collections.hget<T>(this.core, this.#scope, name, field, opts);
   }
 
   /** Every field of a hash, decoded; `{}` if there is none. */
-  hgetall(name: string, opts?: ScopeOptions): Promise<Record<string, unknown>> {
+  // T is the caller's word for what the hash's fields hold, as getValue<T>'s.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  hgetall<T = unknown>(name: string, opts?: ScopeOptions): Promise<Record<string, T>> {
     checkOptionNames('scope', opts);
-    return collections.hgetall(this.core, this.#scope, name, opts);
+    return collections.hgetall(this.core, this.#scope, name, opts) as Promise<Record<string, T>>;
   }
 
   hdel(name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {

@@ -29,6 +29,22 @@ import type { Script, Store, TtlMs } from './stores/store.js';
 import { quote } from './options-check.js';
 
 export const MISS: unique symbol = Symbol('miss');
+
+/** A key `cache.ping()` asks about on a store without a ping of its own; nothing writes it. */
+const PING_KEY = '\u0000larder-ping';
+
+/** What `cache.health()` answers (A1). */
+export interface Health {
+  /** 'unknown' before the first store call; 'down' while calls fail for unavailability. */
+  store: 'up' | 'down' | 'unknown';
+  breaker: 'closed' | 'open' | 'half-open';
+  /** 'off' without the option; 'inactive' while it is emptied and bypassed (N3) or not possible on this store. */
+  nearCache: 'active' | 'inactive' | 'off';
+  /** Deletes that could not reach the store yet (F3). */
+  pendingInvalidations: number;
+  /** `host:port` (never a password), the cluster's startup nodes, the Sentinel group, or 'memory (in-process)'. */
+  endpoint: string;
+}
 export type Miss = typeof MISS;
 
 export class CacheCore {
@@ -83,6 +99,7 @@ export class CacheCore {
       // A store in this process cannot be unreachable: no breaker to consult.
       breaker: inProcess ? false : options.circuitBreaker,
       clock: options.clock,
+      endpoint: store.endpoint ?? `a ${store.kind} store`,
     });
 
     // The near cache: only where the store can track keys for us (an embedded store needs no
@@ -247,8 +264,30 @@ export class CacheCore {
     return value;
   }
 
+  /** A1: the store's round trip in ms; throws StoreUnavailableError / StoreTimeoutError (never degraded). */
+  async ping(): Promise<number> {
+    const { store, clock } = this;
+    const started = clock.monotonic();
+    await this.guard.strict('PING', () => (store.ping !== undefined ? store.ping() : store.exists(PING_KEY).then(() => undefined)));
+    return clock.monotonic() - started;
+  }
+
+  /** A1: a snapshot for readiness and liveness probes, at once, without a store call. */
+  health(): Health {
+    const near = this.near;
+    const inProcess = this.store.inProcess === true;
+    return {
+      store: inProcess && !this.guard.closed ? 'up' : this.guard.storeState,
+      breaker: this.guard.breakerState,
+      nearCache: this.options.nearCache === false ? 'off' : near?.active ? 'active' : 'inactive',
+      pendingInvalidations: this.invalidations.size,
+      endpoint: this.store.endpoint ?? `a ${this.store.kind} store`,
+    };
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.guard.closing = true;
       for (const cleanup of this.onClose) await cleanup();
       this.#stopTracking?.();
       this.invalidations.close();

@@ -335,7 +335,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     await run();
     if (after !== undefined) {
       const again = () => {
-        run().catch((err: unknown) => this.#port.guard.report(err instanceof Error ? err : new Error(String(err))));
+        run().catch((err: unknown) => this.#port.guard.report(err));
       };
       after.then(again, again);
     }

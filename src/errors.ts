@@ -19,7 +19,11 @@ export type ErrorCode =
   | 'E_KEY'
   | 'E_CONTEXT'
   | 'E_DOCUMENT_NOT_FOUND'
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  /** Reported on `cache.on('error')` only: an error from your code run in the background (a
+   * generator's refresh, a document's second invalidation) or one larder could not classify;
+   * the original error is its `cause`. */
+  | 'E_UNEXPECTED';
 
 export interface ErrorDetails {
   cause?: unknown;
@@ -149,6 +153,13 @@ export class ValueError extends TypeError {
   override get name(): string {
     return 'ValueError';
   }
+}
+
+/** What `cache.on('error')` listeners get: always a LarderError (F1); anything else wrapped as `cause`. */
+export function asLarderError(err: unknown): LarderError {
+  if (err instanceof LarderError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new LarderError('E_UNEXPECTED', message, { cause: err });
 }
 
 export function abortedError(reason: unknown, what: string): LarderError {

@@ -1,6 +1,6 @@
 // The public API. Nothing inside the package imports this file.
 export { Cache, createCache } from './cache.js';
-export type { GetValueOptions, HashGetOptions, KeyRef, ScopeOptions, SetValueOptions } from './cache.js';
+export type { GetValueOptions, HashGetOptions, Health, KeyRef, ScopeOptions, SetValueOptions } from './cache.js';
 export type { CacheOptions, MemoryLimits, NearCacheOptions, SentinelSpec, StoreSpec } from './options.js';
 export type { Codec } from './codec/index.js';
 export type { Clock, Timer } from './clock.js';

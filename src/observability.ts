@@ -3,6 +3,8 @@
  * integer fields, and an event's payload is only built when someone listens.
  */
 
+import type { LarderError } from './errors.js';
+
 export interface CacheStats {
   near: { hits: number; misses: number };
   store: { hits: number; misses: number };
@@ -48,7 +50,8 @@ export interface InvalidateEvent {
 }
 
 export interface CacheEvents {
-  error: (err: Error) => void;
+  /** Every counted failure, always a LarderError with a stable `code` (F1). */
+  error: (err: LarderError) => void;
   hit: (e: HitEvent) => void;
   miss: (e: MissEvent) => void;
   invalidate: (e: InvalidateEvent) => void;
@@ -66,6 +69,8 @@ export class Emitter {
   wantsHit = false;
   wantsMiss = false;
   wantsInvalidate = false;
+  /** Whether anyone listens for 'error' (A2: nobody does, so larder warns instead). */
+  wantsError = false;
 
   on<E extends keyof CacheEvents>(event: E, listener: CacheEvents[E]): () => void {
     // A JavaScript caller can name any event, a symbol too: an unknown one has no set.
@@ -102,5 +107,6 @@ export class Emitter {
     this.wantsHit = this.#listeners.hit.size > 0;
     this.wantsMiss = this.#listeners.miss.size > 0;
     this.wantsInvalidate = this.#listeners.invalidate.size > 0;
+    this.wantsError = this.#listeners.error.size > 0;
   }
 }

@@ -26,7 +26,7 @@
  * rather than wait it out.
  */
 import type { Clock } from '../clock.js';
-import { ClosedError, isUnavailability } from '../errors.js';
+import { asLarderError, ClosedError, isUnavailability } from '../errors.js';
 import { siblingKey } from '../keys.js';
 import { newToken } from '../tokens.js';
 import type { Emitter } from '../observability.js';
@@ -138,7 +138,7 @@ export class Stampede {
         return undefined;
       })
       .catch((err: unknown) => {
-        if (!(err instanceof ClosedError)) events.emit('error', err instanceof Error ? err : new Error(String(err)));
+        if (!(err instanceof ClosedError)) events.emit('error', asLarderError(err));
       });
     this.#background.add(p);
     void p.finally(() => this.#background.delete(p));

@@ -28,6 +28,8 @@ export interface LockContext {
   clock: Clock;
   /** Where waiters hear releases (waiting/channel-hub.ts). */
   hub: ChannelHub;
+  /** Every lock, read/write lock and permit granted and not yet released or lost: close() releases them (A4). */
+  held?: Set<Lock>;
 }
 
 /**
@@ -116,6 +118,6 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
       fencingToken = await acquireWithWait<number>(this);
     }
     const o = this.options;
-    return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt, clock: this.clock });
+    return new Lock({ name: this.name, fencingToken, holder: this, ttlMs: o.ttlMs, autoExtend: o.autoExtend, startedAt: this.startedAt, clock: this.clock, heldBy: this.ctx.held });
   }
 }

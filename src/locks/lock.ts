@@ -129,6 +129,19 @@ export interface LockInit {
   clock?: Clock;
   /** Clock drift allowance for a lease of `ms` (Redlock's drift factor). Default 1% + 2 ms. */
   driftMs?: (ms: number) => number;
+  /** The locks a cache holds (A4): the lock is in it from its grant until it is released or lost. */
+  heldBy?: Set<Lock>;
+}
+
+/**
+ * A4: releases every lock in `held` (each release bounded by the store's deadline), stops their
+ * renewals and aborts their signals. Failures are ignored: a lock that could not be released runs
+ * out with its lease.
+ */
+export async function releaseHeld(held: Set<Lock>): Promise<void> {
+  const locks = [...held];
+  held.clear();
+  await Promise.all(locks.map((l) => l.closeHeld()));
 }
 
 const defaultDrift = (ms: number): number => Math.floor(ms * 0.01) + 2;
@@ -157,9 +170,12 @@ export class Lock implements AsyncDisposable {
   /** One timer at a time: the next renewal, or (without autoExtend, or while renewing) the lease's end. */
   #timer: Timer | undefined;
   readonly #clock: Clock;
+  readonly #heldBy: Set<Lock> | undefined;
 
   /** @internal Locks are made by cache.lock() and friends. */
   constructor(init: LockInit) {
+    this.#heldBy = init.heldBy;
+    this.#heldBy?.add(this);
     this.name = init.name;
     this.fencingToken = init.fencingToken;
     this.#holder = init.holder;
@@ -207,6 +223,7 @@ export class Lock implements AsyncDisposable {
     const p = this.#holder.release().then(
       (ok) => {
         this.#released = true;
+        this.#heldBy?.delete(this);
         if (!ok) {
           const err = new LockNotOwnedError(`lock ${JSON.stringify(this.name)} was no longer held when released`, { lockName: this.name });
           this.#lose(err);
@@ -247,6 +264,16 @@ export class Lock implements AsyncDisposable {
     this.#leaseMs = ms;
     this.#setValidity(sent, ms);
     this.#arm();
+  }
+
+  /** @internal A4, at the cache's close(): release (errors ignored), stop renewing, abort `signal`. */
+  async closeHeld(): Promise<void> {
+    try {
+      await this.release();
+    } catch {
+      // Not ours any more, or the store is away: the lease runs out by itself.
+    }
+    this.#lose(new LockLostError(`lock ${JSON.stringify(this.name)} was released by cache.close()`, { lockName: this.name }));
   }
 
   /** `await using lock = await cache.lock(...)`: released at the end of the block. */
@@ -314,6 +341,7 @@ export class Lock implements AsyncDisposable {
 
   #lose(reason: Error): void {
     this.#stopTimer();
+    this.#heldBy?.delete(this);
     if (this.#lostReason !== undefined) return;
     this.#lostReason = reason instanceof LockLostError
       ? reason

@@ -74,14 +74,17 @@ export class CircuitBreaker {
     return wasOpen;
   }
 
-  /** A call failed because the store was unavailable. */
-  failure(probe: boolean): void {
+  /** A call failed because the store was unavailable. Returns true if this opened the circuit. */
+  failure(probe: boolean): boolean {
     if (probe) this.#probing = false;
     this.#failures++;
     if (probe || (this.#state === 'closed' && this.#failures >= this.#opts.failures)) {
+      const opened = this.#state === 'closed';
       this.#state = 'open';
       this.#openedAt = this.#now();
+      return opened;
     }
+    return false;
   }
 
   /** A call admitted as the probe ended without telling us anything about the store (a bug in the call). */

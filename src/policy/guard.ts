@@ -22,10 +22,13 @@
 
 import { DeadlineQueue, type Clock } from '../clock.js';
 import { CircuitBreaker, type BreakerOptions } from './breaker.js';
-import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import { asLarderError, ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
 import type { Emitter, CacheStats } from '../observability.js';
 
 export type StoreErrorPolicy = 'degrade' | 'throw';
+
+/** A2's rate limit: at most one unavailability warning per this many ms. */
+const WARN_INTERVAL_MS = 10_000;
 
 export class StoreGuard {
   readonly #deadlines: DeadlineQueue | undefined;
@@ -36,7 +39,19 @@ export class StoreGuard {
   readonly #breaker: CircuitBreaker | undefined;
   readonly #slowMs: number;
   #failing = 0;
+  /** Whether any call has reached (or failed to reach) the store yet: health() says 'unknown' before. */
+  #seen = false;
+  readonly #endpoint: string;
+  /** A2: when the last unavailability warning went out (monotonic ms), for the rate limit. */
+  #warnedAt = -Infinity;
   closed = false;
+  /**
+   * Set when the cache's close() begins (A4): a cache call that settles from then on rejects with
+   * ClosedError, on every store alike (a Redis store fails its in-flight calls so; the embedded
+   * store answers at once, and would otherwise hand back values after close()). Strict calls are
+   * exempt: close() itself releases the cache's locks through them.
+   */
+  closing = false;
   /** Called when a store call succeeds after one or more unavailability failures (F3 retries). */
   onRecovered: (() => void) | undefined;
 
@@ -52,7 +67,10 @@ export class StoreGuard {
     events: Emitter;
     breaker?: BreakerOptions | false;
     clock: Clock;
+    /** Where the store is (`host:port`, never a password), for warnings (A2). */
+    endpoint?: string;
   }) {
+    this.#endpoint = opts.endpoint ?? 'the store';
     this.#clock = opts.clock;
     // Not unref'd: with a store of unknown make, nothing else may keep the process alive while a
     // call is pending, and a call must end in its answer or its timeout.
@@ -72,6 +90,12 @@ export class StoreGuard {
   /** False from an unavailability failure until the next call that reaches the store. */
   get healthy(): boolean {
     return this.#failing === 0;
+  }
+
+  /** A1: 'unknown' before the first call, else whether the last call reached the store. */
+  get storeState(): 'up' | 'down' | 'unknown' {
+    if (!this.#seen) return 'unknown';
+    return this.#failing === 0 ? 'up' : 'down';
   }
 
   /** 'closed', 'open' or 'half-open'; 'closed' when the breaker is off. */
@@ -110,9 +134,9 @@ export class StoreGuard {
   }
 
   /** Counts and emits an error that did not come from a store call (a decode failure, say). */
-  report(err: Error): void {
-    const code = (err as { code?: string }).code ?? 'E_UNKNOWN';
-    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
+  report(failure: unknown): void {
+    const err = asLarderError(failure);
+    this.#stats.errors[err.code] = (this.#stats.errors[err.code] ?? 0) + 1;
     this.#events.emit('error', err);
   }
 
@@ -144,6 +168,7 @@ export class StoreGuard {
     return p.then(
       (value) => {
         this.#answered(probe);
+        if (this.closing && admit) throw new ClosedError();
         return value;
       },
       (raw: unknown) => {
@@ -155,11 +180,14 @@ export class StoreGuard {
   #failed(raw: unknown, what: string, probe: boolean, started: number): Error {
     const err = normalise(raw, what);
     if (isUnavailability(err)) {
-      this.#failing++;
+      this.#seen = true;
+      const first = this.#failing++ === 0;
       // Only failures that made the caller wait count toward opening the breaker: a store that
       // refuses at once (a Redis client reconnecting) costs nothing to ask, and asking it is
       // how recovery is noticed at once. A failed probe always re-opens.
-      if (probe || err instanceof StoreTimeoutError || this.#clock.monotonic() - started >= this.#slowMs) this.#breaker?.failure(probe);
+      let opened = false;
+      if (probe || err instanceof StoreTimeoutError || this.#clock.monotonic() - started >= this.#slowMs) opened = this.#breaker?.failure(probe) ?? false;
+      if (first || opened) this.#warn(err, opened);
     } else if (err instanceof ClosedError) {
       this.#breaker?.release(probe);
     } else {
@@ -170,7 +198,24 @@ export class StoreGuard {
     return err;
   }
 
+  /**
+   * A2: an unreachable store is never silent. With no 'error' listener, the first failure of an
+   * outage and every opening of the breaker emit one process warning naming the endpoint, at
+   * most one per WARN_INTERVAL_MS.
+   */
+  #warn(err: Error, opened: boolean): void {
+    if (this.#events.wantsError || this.closed) return;
+    const now = this.#clock.monotonic();
+    if (now - this.#warnedAt < WARN_INTERVAL_MS) return;
+    this.#warnedAt = now;
+    const what = opened ? 'the circuit breaker opened: calls fail fast until a probe succeeds' : 'it is unavailable';
+    process.emitWarning(`larder: store ${this.#endpoint}: ${what}: ${err.message} (listen with cache.on('error') to handle failures yourself)`, {
+      code: 'LARDER_STORE_UNAVAILABLE',
+    });
+  }
+
   #answered(probe: boolean): void {
+    this.#seen = true;
     this.#breaker?.success(probe);
     if (this.#failing !== 0) {
       this.#failing = 0;

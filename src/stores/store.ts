@@ -119,6 +119,10 @@ export interface Store {
    * when this store cannot track (e.g. a client lent to it). At most one sink per store.
    */
   trackInvalidations?(sink: InvalidationSink): (() => void) | undefined;
+  /** Where the store is, for messages and `cache.health()`: `host:port` and the like, never a password. */
+  readonly endpoint?: string;
+  /** One round trip that touches no key (Redis PING). Absent: `cache.ping()` asks `exists` of a key nobody writes. */
+  ping?(): Promise<void>;
 
   get(key: string): Promise<Buffer | null>;
   /** Keys may belong to different slots: the store groups them (one MGET per slot on a cluster). */

@@ -43,6 +43,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory';
   /** In this process: answers at once and cannot be unreachable (no breaker, no near cache). */
   readonly inProcess = true;
+  readonly endpoint = 'memory (in-process)';
   /** Every call answers within the turn it was made in: the cache adds no deadline. */
   readonly boundsCalls = true;
   /** Synchronous access for the local twins of scripts (see Script). */

@@ -7,6 +7,7 @@
  * client is never connected, reconfigured or closed by us.
  */
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode, type SentinelAddress } from 'ioredis';
+import type { Socket } from 'node:net';
 import type { Clock, Timer } from '../../clock.js';
 import { isObject } from '../../input.js';
 
@@ -124,9 +125,16 @@ function reconnectOnReadonly(err: Error): boolean | 1 {
  * - `keyPrefix: ''`: larder lays out its own keys (keys.ts); an ioredis prefix would not apply to
  *   SCAN patterns or pub/sub channels and would break pattern operations. Use `namespace` instead.
  * - `reconnectOnError`: only READONLY reconnects, and never resends (a user value of `2` would).
+ * - `disconnectTimeout: 0` (a connector option, not in ioredis' RedisOptions type): how long a
+ *   socket ended by disconnect() may linger before it is destroyed. larder disconnects only a
+ *   connection that is not ready or did not answer QUIT (quitOrDisconnect), so there is nothing
+ *   to wait for; ioredis' 2 s default kept the process alive that long after close() with the
+ *   server down (A4). The timer is armed even for a socket already closed, and never cleared
+ *   then: 0 makes it fire at the next turn of the event loop.
  */
 export function connectionOverrides(commandTimeoutMs: number): RedisOptions {
   return {
+    ...({ disconnectTimeout: 0 } as RedisOptions),
     lazyConnect: true,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
@@ -289,6 +297,34 @@ export function openConnections(spec: RedisStoreSpec, commandTimeoutMs: number):
   );
 }
 
+/**
+ * Where the connections go, for messages and `cache.health()` (A1, A2): `host:port` (with `/db`
+ * when it is not 0), the startup nodes of a cluster, the master group and sentinels of Sentinel.
+ * Never a password.
+ */
+export function describeEndpoint(conns: Connections): string {
+  const main = conns.main;
+  if (conns.kind === 'cluster') {
+    const startup = ((main as unknown as { startupNodes?: ClusterNode[] }).startupNodes ?? []).map(toHostPort);
+    const nodes = startup.filter((n) => n !== null).map((n) => `${n.host}:${n.port}`);
+    return `cluster ${nodes.join(',')}`;
+  }
+  const o = (main as Redis).options;
+  const db = typeof o.db === 'number' && o.db !== 0 ? `/${o.db}` : '';
+  if (conns.kind === 'sentinel') {
+    const sentinels = (o.sentinels ?? []).map((s) => `${s.host ?? '127.0.0.1'}:${s.port ?? 26379}`);
+    return `sentinel ${o.name ?? ''}${db} via ${sentinels.join(',')}`;
+  }
+  if (typeof o.path === 'string' && o.path !== '') return `${o.path}${db}`;
+  return `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}${db}`;
+}
+
+/** Whether the connections speak TLS (`rediss://` or a `tls` option). */
+export function usesTls(conns: Connections): boolean {
+  if (conns.kind === 'cluster') return (conns.main as Cluster).options.redisOptions?.tls !== undefined;
+  return (conns.main as Redis).options.tls !== undefined;
+}
+
 /** QUIT (so in-flight commands still get their replies), and disconnect() if QUIT has no answer within `ms` on `clock`. */
 export async function quitOrDisconnect(conn: Redis | Cluster, ms: number, clock: Clock): Promise<void> {
   const status = conn.status as string;
@@ -309,4 +345,19 @@ export async function quitOrDisconnect(conn: Redis | Cluster, ms: number, clock:
     }
   }
   if ((conn.status as string) !== 'end') conn.disconnect();
+  // disconnect() ends a socket and destroys it only after disconnectTimeout; nothing is left to
+  // say on it (not ready, or QUIT unanswered): destroy it now, which also clears that timer (A4).
+  // close() resolves once the sockets are closed: nothing of the store is left running after it.
+  const clients = conn.isCluster ? (conn as Cluster).nodes() : [conn as Redis];
+  const closing: Array<Promise<void>> = [];
+  for (const c of clients) {
+    // The client's socket, and the one its connector is dialling (a reconnect not yet connected).
+    const { stream, connector } = c as unknown as { stream?: Socket; connector?: { stream?: Socket } };
+    for (const s of new Set([stream, connector?.stream])) {
+      if (s === undefined || s.closed) continue;
+      closing.push(new Promise((resolve) => s.once('close', () => resolve())));
+      s.destroy();
+    }
+  }
+  await Promise.all(closing);
 }

@@ -19,10 +19,10 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { DeadlineQueue, type Clock } from '../../clock.js';
-import { ClosedError, StoreTimeoutError, StoreUnavailableError } from '../../errors.js';
+import { ClosedError, StoreError, StoreTimeoutError, StoreUnavailableError } from '../../errors.js';
 import type { StoreEvents } from '../store.js';
 import { dialMastersEagerly, mastersReady, supportsShardedPubSub } from './cluster.js';
-import { openConnections, type Connections, type RedisKind, type RedisStoreSpec } from './connect.js';
+import { describeEndpoint, openConnections, usesTls, type Connections, type RedisKind, type RedisStoreSpec } from './connect.js';
 import { mapRedisError } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -75,6 +75,14 @@ export class Connection {
   private dataMark = 0;
   private corked: Array<{ uncork(): void }> | null = null;
   private lastConnError: string | null = null;
+  /** Where the connections go (`host:port`, never a password): named by every connection message (A2). */
+  readonly endpoint: string;
+  /** The last connection-level error since the connection was last ready: the `cause` of what calls throw meanwhile (A3). */
+  private lastError: Error | null = null;
+  /** Set when the server refused the database: every call fails with it, none uses another database (A3). */
+  private refused: StoreError | null = null;
+  private everReady = false;
+  private readonly tls: boolean;
 
   constructor(spec: RedisStoreSpec, ms: number, clock: Clock) {
     this.timeoutMs = ms;
@@ -84,11 +92,24 @@ export class Connection {
     this.kind = this.conns.kind;
     this.client = this.conns.main as Redis;
     this.isCluster = this.conns.kind === 'cluster';
+    this.endpoint = describeEndpoint(this.conns);
+    this.tls = usesTls(this.conns);
     // The stall detector of the main connection (onStall); cluster nodes keep ioredis' socketTimeout.
     if (!this.isCluster) this.client.on('connect', this.watchStream);
     // ioredis emits 'error' for every failed dial; without a listener it logs them. Report each
     // distinct error once per outage (a dead server would otherwise report one every retry).
     const onError = (err: Error) => {
+      this.lastError = err;
+      if (this.refused === null && /DB index is out of range|invalid DB index/i.test(err.message)) {
+        // ioredis would carry on in database 0 after a failed SELECT: never let a call run there.
+        this.refused = new StoreError(
+          `redis ${this.endpoint}: the server refused the database (${err.message}); larder does not fall back to another database: fix the URL's /db or the server's "databases" setting`,
+          { cause: err },
+        );
+        this.reportError(this.refused);
+        this.client.disconnect();
+        return;
+      }
       if (err.message === this.lastConnError) return;
       this.lastConnError = err.message;
       this.connectionError(err);
@@ -97,11 +118,39 @@ export class Connection {
     this.conns.main.on('node error', onError);
     this.conns.main.on('ready', () => {
       this.lastConnError = null;
+      this.lastError = null;
+      this.everReady = true;
     });
     if (this.isCluster) dialMastersEagerly(this.conns.main as Cluster);
   }
 
-  readonly mapError = (e: unknown): Error => mapRedisError(e, this.closed);
+  readonly mapError = (e: unknown): Error => {
+    if (this.refused !== null && !this.closed) return this.refused;
+    const err = mapRedisError(e, this.closed);
+    return err instanceof StoreUnavailableError || err instanceof StoreTimeoutError ? this.explain(err) : err;
+  };
+
+  /**
+   * An unavailability error as the user needs it (A2, A3): the endpoint named, the connection's
+   * last error (a refused password, say) as its `cause`, and a hint for TLS spoken to a plain port.
+   */
+  explain(err: StoreUnavailableError | StoreTimeoutError): StoreUnavailableError | StoreTimeoutError {
+    const last = this.lastError;
+    let message = err.message.replace(/\.$/, '');
+    if (!message.includes(this.endpoint)) message = message.startsWith('redis ') ? `redis ${this.endpoint}: ${message.slice(6)}` : `redis ${this.endpoint}: ${message}`;
+    if (last !== null && !message.includes(last.message)) {
+      const auth = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH .*without any password/i.test(last.message);
+      message += auth ? `: the server refused the credentials: ${last.message}` : `: last connection error: ${last.message}`;
+    }
+    if (this.tls && !this.everReady && !message.includes('no TLS connection') && /ETIMEDOUT|took longer|closed|reconnecting|connecting/i.test(message)) {
+      message += '; no TLS connection was ever made: if that port speaks plain TCP, use redis:// (not rediss://) or drop the tls option';
+    }
+    if (message === err.message) return err;
+    const cause = last ?? err.cause;
+    return err instanceof StoreTimeoutError
+      ? new StoreTimeoutError(message, { cause, key: err.key })
+      : new StoreUnavailableError(message, { cause, key: err.key });
+  }
 
   /**
    * Resolves when the command connection can take a command: at once when ready; after the first
@@ -124,7 +173,7 @@ export class Connection {
       this.firstConnect = p;
       return p;
     }
-    return Promise.reject(new StoreUnavailableError(`redis connection is ${status}`));
+    return Promise.reject(this.explain(new StoreUnavailableError(`redis ${this.endpoint}: connection is ${status}`)));
   }
 
   private async clusterReady(): Promise<void> {
@@ -145,6 +194,7 @@ export class Connection {
     const reads = this.pendingReads;
     if (reads !== null && (touches === undefined || (touches.readOnly !== true && holdsAny(reads, touches.keys)))) reads.flush();
     if (this.closed) return Promise.reject(new ClosedError('the store is closed'));
+    if (this.refused !== null) return Promise.reject(this.refused);
     let p: Promise<T>;
     let mark = -1;
     if (this.client.status === 'ready') {
@@ -158,9 +208,13 @@ export class Connection {
     } else {
       if (this.firstConnect === null && (this.client.status as string) !== 'wait') {
         // Down: fail now, without a deadline entry.
-        return Promise.reject(new StoreUnavailableError(`redis connection is ${this.client.status}`));
+        return Promise.reject(this.explain(new StoreUnavailableError(`redis ${this.endpoint}: connection is ${this.client.status}`)));
       }
-      p = this.whenConnected().then(send);
+      p = this.whenConnected().then(() => {
+        // A failed SELECT is seen before the connection is ready: nothing is sent to database 0.
+        if (this.refused !== null) throw this.refused;
+        return send();
+      });
     }
     return this.timeouts.track(p, () => this.expired(what, mark), this.mapError);
   }
@@ -173,7 +227,7 @@ export class Connection {
   /** A call ran out of time: its error, and for a call on the main connection, the stall check. */
   private expired(what: string, mark: number): Error {
     if (mark >= 0) this.onStall(mark);
-    return new StoreTimeoutError(`redis ${what} took longer than ${this.timeoutMs} ms`);
+    return this.explain(new StoreTimeoutError(`redis ${this.endpoint}: ${what} took longer than ${this.timeoutMs} ms`));
   }
 
   /** The answer to a call that needs no round trip (an empty key list, say). */
@@ -246,7 +300,7 @@ export class Connection {
 
   /** Reports a connection-level error to every watcher (StoreEvents.error). */
   connectionError(err: Error): void {
-    this.reportError(new StoreUnavailableError(`redis connection error: ${err.message}`, { cause: err }));
+    this.reportError(new StoreUnavailableError(`redis ${this.endpoint}: connection error: ${err.message}`, { cause: err }));
   }
 
   /** Hands an error to every watcher's `error`. */

@@ -47,6 +47,8 @@ export class RedisStore implements Store {
   readonly kind: RedisKind;
   /** Every call is bounded by commandTimeoutMs here (connection.ts): the cache adds no deadline. */
   readonly boundsCalls = true;
+  /** Where the store's connections go: `host:port`, a cluster's startup nodes, a Sentinel group. Never a password. */
+  readonly endpoint: string;
   private readonly conn: Connection;
   private readonly conns: Connections;
   /** The command connection. Typed as Redis: a Cluster has the same command methods. */
@@ -75,6 +77,7 @@ export class RedisStore implements Store {
     this.conn = new Connection(spec, ms, clock);
     this.conns = this.conn.conns;
     this.kind = this.conn.kind;
+    this.endpoint = this.conn.endpoint;
     this.client = this.conn.client;
     this.isCluster = this.conn.isCluster;
     this.reads = new ReadBatch(this.conn);
@@ -154,6 +157,11 @@ export class RedisStore implements Store {
         ),
       );
     return this.conn.exec('UNLINK', unlink, { keys }).then((counts) => counts.reduce((a, b) => a + b, 0));
+  }
+
+  ping(): Promise<void> {
+    // PING touches no key: held-back gets and sets need not go first, and a cluster asks any node.
+    return this.conn.exec('PING', () => this.client.ping(), { keys: [], readOnly: true }).then(() => undefined);
   }
 
   exists(key: string): Promise<boolean> {
