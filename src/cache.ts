@@ -24,7 +24,7 @@ import { requestCached, type RequestCached } from './memo/request.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
 import type { CacheEvents, CacheStats } from './observability.js';
 import { resolveOptions, type CacheOptions } from './options.js';
-import { checkOptionNames } from './options-check.js';
+import { checkOptionNames, optionNamesError } from './options-check.js';
 import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js';
 import { Scope, type KeyRef, type ScopeOptions } from './scope.js';
 import { ChannelHub } from './waiting/channel-hub.js';
@@ -147,7 +147,8 @@ export class Cache {
 
   /** Stores a value (S1). */
   setValue(key: string, value: unknown, opts?: SetValueOptions): Promise<void> {
-    checkOptionNames('setValue', opts);
+    const bad = optionNamesError('setValue', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.setValue(this.core, this.#scope, key, value, opts);
   }
 
@@ -158,7 +159,8 @@ export class Cache {
   getValue<T>(key: string, opts: GetValueOptions<T> & { generator: () => T | Promise<T> }): Promise<T>;
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined>;
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
-    checkOptionNames('getValue', opts);
+    const bad = optionNamesError('getValue', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return getValue(this.core, this.#scope, key, opts);
   }
 
@@ -175,42 +177,49 @@ export class Cache {
 
   /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
   deleteValue(keys: string | string[], opts?: ScopeOptions): Promise<number> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.deleteValue(this.core, this.#scope, keys, opts);
   }
 
   exists(key: string, opts?: ScopeOptions): Promise<boolean> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.exists(this.core, this.#scope, key, opts);
   }
 
   /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
   expire(key: string, seconds: number | null, opts?: ScopeOptions): Promise<boolean> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.expire(this.core, this.#scope, key, seconds, opts);
   }
 
   /** Seconds left, with millisecond precision; null: no expiry; undefined: no such key (S1). */
   ttl(key: string, opts?: ScopeOptions): Promise<number | null | undefined> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.ttl(this.core, this.#scope, key, opts);
   }
 
   /** An integer counter; created at 0 (with `expiresInSec` or the default TTL) if missing. Never faked (F5). */
   incr(key: string, by = 1, opts?: SetValueOptions): Promise<number> {
-    checkOptionNames('incr', opts);
+    const bad = optionNamesError('incr', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.incr(this.core, this.#scope, key, by, opts);
   }
 
   /** Reads several keys in one round trip per slot; misses are `undefined`. */
   getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 
   /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
   setMany(entries: Array<[string, unknown]>, opts?: SetValueOptions): Promise<void> {
-    checkOptionNames('setMany', opts);
+    const bad = optionNamesError('setMany', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return writes.setMany(this.core, this.#scope, entries, opts);
   }
 
@@ -218,16 +227,18 @@ export class Cache {
 
   /** Keys of the namespace (and user scope) matching a P1 pattern, as the caller wrote them (K3). */
   getKeys(pattern: string, opts?: ScopeOptions): Promise<string[]> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return getKeys(this.core, this.#scope, pattern, opts);
   }
 
   /** Deletes the keys getKeys would list; resolves to how many were deleted. */
   deleteKeys(pattern: string, opts?: ScopeOptions): Promise<number> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     if (pattern === '') {
       // An empty pattern matches every key (P1's implied `*`): most often an unset variable.
-      throw new TypeError("larder: deleteKeys('') would delete every key of the namespace; call clearCache() to do that on purpose");
+      return Promise.reject(new TypeError("larder: deleteKeys('') would delete every key of the namespace; call clearCache() to do that on purpose"));
     }
     return deleteKeys(this.core, this.#scope, pattern, opts);
   }
@@ -253,7 +264,8 @@ export class Cache {
 
   /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
   hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void> {
-    checkOptionNames('hset', opts);
+    const bad = optionNamesError('hset', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hset(this.core, this.#scope, name, field, value, opts);
   }
 
@@ -261,7 +273,8 @@ export class Cache {
   hget<T>(name: string, field: string, opts: HashGetOptions<T> & { generator: () => T | Promise<T> }): Promise<T>;
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined>;
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
-    checkOptionNames('hget', opts);
+    const bad = optionNamesError('hget', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hget<T>(this.core, this.#scope, name, field, opts);
   }
 
@@ -269,22 +282,26 @@ export class Cache {
   // T is the caller's word for what the hash's fields hold, as getValue<T>'s.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   hgetall<T = unknown>(name: string, opts?: ScopeOptions): Promise<Record<string, T>> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hgetall(this.core, this.#scope, name, opts) as Promise<Record<string, T>>;
   }
 
   hdel(name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hdel(this.core, this.#scope, name, fields, opts);
   }
 
   hexists(name: string, field: string, opts?: ScopeOptions): Promise<boolean> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hexists(this.core, this.#scope, name, field, opts);
   }
 
   hkeys(name: string, opts?: ScopeOptions): Promise<string[]> {
-    checkOptionNames('scope', opts);
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
     return collections.hkeys(this.core, this.#scope, name, opts);
   }
 

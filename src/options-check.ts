@@ -90,13 +90,22 @@ function known(what: OptionsOf): ReadonlySet<string> {
  * Cheap on the common path: a for-in over a few names and one Set lookup each.
  */
 export function checkOptionNames(what: OptionsOf, opts: object | undefined): void {
-  if (opts === undefined || opts === null || typeof opts !== 'object') return;
+  const err = optionNamesError(what, opts);
+  if (err !== undefined) throw err;
+}
+
+/**
+ * The same check for calls that answer with a promise: the TypeError to reject with, or
+ * undefined. (A promise-returning call rejects rather than throws, so `.catch()` sees it.)
+ */
+export function optionNamesError(what: OptionsOf, opts: object | undefined): TypeError | undefined {
+  if (opts === undefined || opts === null || typeof opts !== 'object') return undefined;
   const names = known(what);
   let unknown: string[] | undefined;
   for (const k in opts) {
     if (!names.has(k) && Object.hasOwn(opts, k)) (unknown ??= []).push(k);
   }
-  if (unknown !== undefined) throw new TypeError(unknownMessage(what, unknown, OPTION_NAMES[what]));
+  return unknown === undefined ? undefined : new TypeError(unknownMessage(what, unknown, OPTION_NAMES[what]));
 }
 
 function unknownMessage(what: string, unknown: string[], accepted: readonly string[]): string {
@@ -112,6 +121,12 @@ export function suggest(name: string, accepted: readonly string[]): string | und
   const habit = HABITS[name]?.find((h) => accepted.includes(h));
   if (habit !== undefined) return habit;
   const lower = name.toLowerCase();
+  // One name the start of the other (ttl, ttlMs), or both the same but for the ending (maxEntry,
+  // maxEntries): that one.
+  const prefixed = accepted.find((a) => lower.length >= 3 && (a.toLowerCase().startsWith(lower) || lower.startsWith(a.toLowerCase())));
+  if (prefixed !== undefined) return prefixed;
+  const stem = accepted.find((a) => commonPrefix(lower, a.toLowerCase()) >= Math.max(4, lower.length - 2));
+  if (stem !== undefined) return stem;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const a of accepted) {
@@ -123,6 +138,12 @@ export function suggest(name: string, accepted: readonly string[]): string | und
   }
   // Only a near miss is worth suggesting: a third of the name's letters at most (at least one).
   return bestDistance <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function commonPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
 }
 
 /** Levenshtein distance (two rows). Option names are short, so quadratic is nothing. */
