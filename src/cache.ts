@@ -18,7 +18,7 @@ import { Lock, releaseHeld, resolveLockOptions, runHolding, type LockOptions } f
 import { acquireMutex } from './locks/mutex.js';
 import { ReadWriteLock } from './locks/read-write.js';
 import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semaphore.js';
-import { cachedDecorator, memoize, type AnyFunction, type MemoPort, type Memoized, type MemoizeOptions } from './memo/memoize.js';
+import { cachedDecorator, memoize, type AnyFunction, type CachedDecorator, type MemoPort, type Memoized, type MemoizeOptions } from './memo/memoize.js';
 import { clearProcessCaches, processCached, type ProcessCached, type ProcessCachedOptions, type ProcessPort } from './memo/process.js';
 import { requestCached, type RequestCached } from './memo/request.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
@@ -31,6 +31,7 @@ import { ChannelHub } from './waiting/channel-hub.js';
 import * as collections from './values/collections.js';
 import type { HashGetOptions } from './values/collections.js';
 import { getMany, getOrCompute, getValue, peek, type GetValueOptions, type SetValueOptions } from './values/read.js';
+import * as frappe from './values/frappe.js';
 import * as writes from './values/write.js';
 
 export type { GetValueOptions, HashGetOptions, Health, KeyRef, ScopeOptions, SetValueOptions };
@@ -60,7 +61,7 @@ function lockContext(core: CacheCore): LockContext {
     // holder need not wait out their leases.
     core.onClose.add(async () => {
       await releaseHeld(held);
-      hub.close();
+      await hub.close();
     });
     f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub, held };
   }
@@ -145,10 +146,17 @@ export class Cache {
 
   // ---------------------------------------------------------------- strings (S)
 
-  /** Stores a value (S1). */
-  setValue(key: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+  /**
+   * Stores a value (S1). With `ifAbsent: true`, only if the key does not exist, resolving to
+   * whether it wrote (Frappe's set-if-not-exists; false also when the write was dropped, F2).
+   */
+  setValue(key: string, value: unknown, opts: SetValueOptions & { ifAbsent: true }): Promise<boolean>;
+  setValue(key: string, value: unknown, opts?: SetValueOptions & { ifAbsent?: false | undefined }): Promise<void>;
+  setValue(key: string, value: unknown, opts?: SetValueOptions & { ifAbsent?: boolean | undefined }): Promise<void | boolean> {
     const bad = optionNamesError('setValue', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (opts?.ifAbsent !== undefined && typeof opts.ifAbsent !== 'boolean') return Promise.reject(new TypeError('ifAbsent must be a boolean'));
+    if (opts?.ifAbsent === true) return frappe.setIfAbsent(this.core, this.#scope, key, value, opts);
     return writes.setValue(this.core, this.#scope, key, value, opts);
   }
 
@@ -182,10 +190,14 @@ export class Cache {
     return writes.deleteValue(this.core, this.#scope, keys, opts);
   }
 
-  exists(key: string, opts?: ScopeOptions): Promise<boolean> {
+  /** Whether the key exists; with several keys, how many of them do (Frappe's exists(*names)). */
+  exists(key: string, opts?: ScopeOptions): Promise<boolean>;
+  exists(keys: readonly string[], opts?: ScopeOptions): Promise<number>;
+  exists(key: string | readonly string[], opts?: ScopeOptions): Promise<boolean | number> {
     const bad = optionNamesError('scope', opts);
     if (bad !== undefined) return Promise.reject(bad);
-    return writes.exists(this.core, this.#scope, key, opts);
+    if (Array.isArray(key)) return frappe.existsMany(this.core, this.#scope, key, opts);
+    return writes.exists(this.core, this.#scope, key as string, opts);
   }
 
   /** Sets or (with `null`) removes a key's TTL; false if the key does not exist. */
@@ -262,11 +274,46 @@ export class Cache {
 
   // ---------------------------------------------------------------- hashes (H)
 
-  /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
-  hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+  /**
+   * Sets one field, or (with a mapping `{ field: value }`, Frappe's `mapping=`) several in one
+   * atomic step; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is.
+   */
+  hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void>;
+  hset(name: string, mapping: Record<string, unknown>, opts?: SetValueOptions): Promise<void>;
+  hset(name: string, field: string | Record<string, unknown>, value?: unknown, opts?: SetValueOptions): Promise<void> {
+    if (typeof field === 'object') {
+      const o = value as SetValueOptions | undefined;
+      const bad = optionNamesError('hset', o);
+      if (bad !== undefined) return Promise.reject(bad);
+      return frappe.hsetMany(this.core, this.#scope, name, field, o);
+    }
     const bad = optionNamesError('hset', opts);
     if (bad !== undefined) return Promise.reject(bad);
     return collections.hset(this.core, this.#scope, name, field, value, opts);
+  }
+
+  /** Adds `by` (a safe integer, default 1) to an integer field, created at 0; never faked (F5). */
+  hincrby(name: string, field: string, by = 1, opts?: ScopeOptions): Promise<number> {
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
+    return frappe.hincrby(this.core, this.#scope, name, field, by, opts);
+  }
+
+  /** Deletes one field from each of several hashes (Frappe's hdel_names); how many were deleted. */
+  hdelNames(names: readonly string[], field: string, opts?: ScopeOptions): Promise<number> {
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
+    return frappe.hdelNames(this.core, this.#scope, names, field, opts);
+  }
+
+  /**
+   * Deletes one field from every hash whose name starts with `prefix` (Frappe's hdel_keys, used
+   * for per-user fields); other kinds of keys are left alone. How many fields were deleted.
+   */
+  hdelKeys(prefix: string, field: string, opts?: ScopeOptions): Promise<number> {
+    const bad = optionNamesError('scope', opts);
+    if (bad !== undefined) return Promise.reject(bad);
+    return frappe.hdelKeys(this.core, this.#scope, prefix, field, opts);
   }
 
   /** Reads one field; with a generator, a miss behaves as getValue's (S3, S4). */
@@ -280,7 +327,6 @@ export class Cache {
 
   /** Every field of a hash, decoded; `{}` if there is none. */
   // T is the caller's word for what the hash's fields hold, as getValue<T>'s.
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   hgetall<T = unknown>(name: string, opts?: ScopeOptions): Promise<Record<string, T>> {
     const bad = optionNamesError('scope', opts);
     if (bad !== undefined) return Promise.reject(bad);
@@ -353,6 +399,16 @@ export class Cache {
     return collections.smembers<T>(this.core, this.#scope, name);
   }
 
+  /** Removes and returns a random member; undefined for an empty set. */
+  spop<T = unknown>(name: KeyRef): Promise<T | undefined> {
+    return frappe.spop<T>(this.core, this.#scope, name);
+  }
+
+  /** A random member, left in the set; undefined for an empty set. */
+  srandmember<T = unknown>(name: KeyRef): Promise<T | undefined> {
+    return frappe.srandmember<T>(this.core, this.#scope, name);
+  }
+
   sismember(name: KeyRef, member: unknown): Promise<boolean> {
     return collections.sismember(this.core, this.#scope, name, member);
   }
@@ -381,8 +437,8 @@ export class Cache {
     return memoize(this.#memoPort(), fn, opts);
   }
 
-  /** `memoize` as a standard method decorator: `@cache.cached({ ttlSec: 60 })` (M4). */
-  cached(opts?: MemoizeOptions): ReturnType<typeof cachedDecorator> {
+  /** `memoize` as a method decorator, `@cache.cached({ ttlSec: 60 })` (M4): standard (TC39) or legacy (`experimentalDecorators`). */
+  cached(opts?: MemoizeOptions): CachedDecorator {
     checkOptionNames('memoize', opts);
     return cachedDecorator(this.#memoPort(), opts);
   }

@@ -40,6 +40,7 @@ import type { SingleFlight } from './flight/single-flight.js';
 import type { StoreGuard } from './policy/guard.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+import { checkOptionNames } from './options-check.js';
 
 export interface DocumentsOptions<D extends object = Record<string, unknown>> {
   /** Loads a doc from the database; `undefined` (or `null`) when there is none (D4). */
@@ -300,23 +301,50 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   }
 
   /**
-   * One field of a doc (`field`), or several (`[f1, f2]`: their values in that order), read from the
-   * cached doc. `undefined` when the doc does not exist (D4).
+   * One field of a doc (`field`, default `'name'`), or several (`[f1, f2]`: their values in that
+   * order, Frappe's tuple; with `{ asDict: true }` an object of them), read from the cached doc,
+   * typed by the doc's fields. `undefined` when the doc does not exist (D4, D6).
    */
-  async getCachedValue(doctype: string, name: string, field: string): Promise<unknown>;
-  async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
-  async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
+  async getCachedValue<K extends keyof D & string = 'name' & keyof D>(doctype: string, name: string, field?: K): Promise<Frozen<D[K]> | undefined>;
+  async getCachedValue<const K extends ReadonlyArray<keyof D & string>>(
+    doctype: string,
+    name: string,
+    fields: K,
+    opts?: { asDict?: false | undefined },
+  ): Promise<{ -readonly [I in keyof K]: Frozen<D[K[I]]> } | undefined>;
+  async getCachedValue<const K extends keyof D & string>(
+    doctype: string,
+    name: string,
+    fields: K | readonly K[],
+    opts: { asDict: true },
+  ): Promise<{ [P in K]: Frozen<D[P]> } | undefined>;
+  async getCachedValue(doctype: string, name: string, fields: string | readonly string[] = 'name', opts?: { asDict?: boolean | undefined }): Promise<unknown> {
+    checkOptionNames('getCachedValue', opts);
     const list = typeof fields === 'string' ? [fields] : fields;
     if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
-      doc = await this.getCachedDoc(doctype, name);
+      doc = await this.getCachedDoc<Record<string, unknown>>(doctype, name);
     } catch (err) {
       if (err instanceof DocumentNotFoundError) return undefined;
       throw err;
     }
-    const values = list.map((f) => (Object.hasOwn(doc, f) ? doc[f] : undefined));
+    const own = (f: string) => (Object.hasOwn(doc, f) ? doc[f] : undefined);
+    if (opts?.asDict === true) {
+      const out: Record<string, unknown> = {};
+      for (const f of list) Object.defineProperty(out, f, { value: own(f), enumerable: true, writable: true, configurable: true });
+      return out;
+    }
+    const values = list.map(own);
     return typeof fields === 'string' ? values[0] : values;
+  }
+
+  /**
+   * A field of a single doctype (`System Settings`), from the cached doc: Frappe's
+   * `get_single_value(doctype, field, cache=True)`. `undefined` when there is no such doc.
+   */
+  getSingleValue<K extends keyof D & string>(doctype: string, field: K): Promise<Frozen<D[K]> | undefined> {
+    return this.getCachedValue(doctype, doctype, field);
   }
 
   /**
@@ -325,6 +353,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
    * invalidation is done; a failure of the second is reported through `cache.on('error')`.
    */
   async clearDocumentCache(doctype: string, name?: string, opts?: ClearDocumentOptions): Promise<void> {
+    checkOptionNames('clearDocumentCache', opts);
     validateDoctype(doctype);
     if (name !== undefined) validateKey(name, 'name');
     const after = opts?.after;

@@ -38,7 +38,7 @@ export type { PermitOptions, SemaphoreOptions } from './locks/semaphore.js';
 export { createRedlock } from './locks/redlock.js';
 export type { Redlock, RedlockLockOptions, RedlockOptions } from './locks/redlock.js';
 // Memoisation, request and process caches, middleware, documents (M, X, D).
-export type { Memoized, MemoizeOptions } from './memo/memoize.js';
+export type { CachedDecorator, Memoized, MemoizeOptions } from './memo/memoize.js';
 export type { ProcessCached, ProcessCachedOptions } from './memo/process.js';
 export type { RequestCached } from './memo/request.js';
 export type { LarderMiddleware, MiddlewareOptions, RequestInfo } from './middleware.js';

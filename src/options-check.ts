@@ -99,7 +99,9 @@ export function checkOptionNames(what: OptionsOf, opts: object | undefined): voi
  * undefined. (A promise-returning call rejects rather than throws, so `.catch()` sees it.)
  */
 export function optionNamesError(what: OptionsOf, opts: object | undefined): TypeError | undefined {
-  if (opts === undefined || opts === null || typeof opts !== 'object') return undefined;
+  // A JavaScript caller's options may be anything; a non-object is for the call's own checks.
+  const o: unknown = opts;
+  if (typeof o !== 'object' || o === null) return undefined;
   const names = known(what);
   let unknown: string[] | undefined;
   for (const k in opts) {

@@ -96,7 +96,6 @@ function nonNegative(name: string, v: unknown, def: number, integer = false): nu
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
     // Printed as every option message prints a bad value, whatever a JavaScript caller passed.
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${quote(v)}`);
   }
   return v;

@@ -123,14 +123,24 @@ export function memoize<F extends AnyFunction>(port: MemoPort, fn: F, opts?: Mem
 // ------------------------------------------------------------------------------------- @cached
 
 /**
- * A standard (TC39, TypeScript 5 without `experimentalDecorators`) method decorator. Entries are
- * named `<Class>.<method>` after the class that declares the method (a subclass calling an
- * inherited method shares its entries); the instance is not part of the key (M4). The decorated
- * method gets a `clearCache()` of its own: `Prices.prototype.rate.clearCache()`.
+ * What `cache.cached()` returns: a method decorator of both kinds. TypeScript picks the signature
+ * its settings call: the standard one (TC39, TypeScript 5 by default), or the legacy one under
+ * `experimentalDecorators` (NestJS, Angular, TypeORM projects).
  */
-export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions) {
+export interface CachedDecorator {
+  <F extends AnyFunction>(method: F, context: ClassMethodDecoratorContext): F;
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor;
+}
+
+/**
+ * A method decorator, standard (TC39) or legacy (`experimentalDecorators`). Entries are named
+ * `<Class>.<method>` after the class that declares the method (a subclass calling an inherited
+ * method shares its entries); the instance is not part of the key (M4). The decorated method gets
+ * a `clearCache()` of its own: `Prices.prototype.rate.clearCache()`.
+ */
+export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions): CachedDecorator {
   const o = checkMemoOptions(opts, '@cached');
-  return function <F extends AnyFunction>(method: F, context: ClassMethodDecoratorContext): F {
+  const standard = function <F extends AnyFunction>(method: F, context: ClassMethodDecoratorContext): F {
     // Applied from JavaScript (or by hand), the decorator may be given any decorator's context.
     const kind: string = context.kind;
     if (kind !== 'method') throw new TypeError('@cached decorates methods');
@@ -155,6 +165,35 @@ export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions) {
     });
     return replacement as unknown as F;
   };
+  // Legacy decorators are called with (prototype or class, name, descriptor): the class is known
+  // at once, so the entry name is fixed now.
+  const legacy = (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor => {
+    const method: unknown = descriptor.value;
+    if (typeof method !== 'function') throw new TypeError('@cached decorates methods (not accessors or fields)');
+    if (typeof propertyKey === 'symbol' && o.name === undefined) throw new TypeError('@cached on a symbol-named method needs a name option');
+    const cls: unknown = typeof target === 'function' ? target : (target as { constructor?: unknown }).constructor;
+    const className = typeof cls === 'function' ? cls.name : '';
+    if (o.name === undefined && className === '') throw new TypeError(`@cached could not name the class of ${String(propertyKey)}: give it a name option`);
+    const name = o.name ?? `${className}.${String(propertyKey)}`;
+    const scopeOpts = { user: o.user, shared: o.shared };
+    const replacement = function (this: unknown, ...args: unknown[]) {
+      return memoCall(port, name, o.ttlSec, scopeOpts, method as AnyFunction, this, args);
+    };
+    Object.defineProperty(replacement, 'name', { value: String(propertyKey) });
+    Object.defineProperty(replacement, 'clearCache', { value: () => clearMemo(port, name, o.shared ?? false) });
+    return { ...descriptor, value: replacement };
+  };
+  return function cached(this: unknown, ...args: unknown[]): unknown {
+    const [first, second, third] = args;
+    // Standard: (method, context object). Legacy: (target, key, descriptor).
+    if (args.length >= 3 && (typeof second === 'string' || typeof second === 'symbol') && typeof third === 'object' && third !== null) {
+      return legacy(first as object, second, third as PropertyDescriptor);
+    }
+    if (typeof second !== 'object' || second === null) {
+      throw new TypeError('@cached is a method decorator: use it as @cache.cached() on a class method');
+    }
+    return standard(first as AnyFunction, second as ClassMethodDecoratorContext);
+  } as CachedDecorator;
 }
 
 /** The name of the class whose prototype (or, for a static method, the class itself) holds `fn`. */

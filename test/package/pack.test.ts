@@ -24,7 +24,6 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; files: string[] };
 
 let work: string;
 let app: string;
@@ -117,7 +116,7 @@ describe('the packed package (SPEC §0, issue 13)', { timeout: 300_000 }, () => 
   });
 
   after(async () => {
-    await server?.stop();
+    await server.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -175,6 +174,17 @@ describe('the packed package (SPEC §0, issue 13)', { timeout: 300_000 }, () => 
     }));
     const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
     assert.equal(r.status, 0, `tsc found errors:\n${r.stdout}${r.stderr}`);
+    // A project with legacy decorators (experimentalDecorators, NestJS's default) uses @cache.cached() too.
+    mkdirSync(join(app, 'legacy'));
+    cpSync(join(here, 'fixtures/legacy.ts'), join(app, 'legacy/legacy.ts'));
+    writeFileSync(join(app, 'legacy/shims.d.ts'), "declare module 'redis-errors';\n");
+    writeFileSync(join(app, 'tsconfig.legacy.json'), JSON.stringify({
+      extends: './tsconfig.json',
+      compilerOptions: { experimentalDecorators: true, outDir: 'out-legacy', rootDir: 'legacy' },
+      include: ['legacy'],
+    }));
+    const legacy = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.legacy.json'], { cwd: app, encoding: 'utf8' });
+    assert.equal(legacy.status, 0, `tsc (experimentalDecorators) found errors:\n${legacy.stdout}${legacy.stderr}`);
 
     // Run them: each block as its own module, one process, against the test's redis-server.
     const runnable = readdirSync(join(app, 'out')).filter((f) => f.startsWith('readme-') && f.endsWith('.js')).sort();
@@ -184,6 +194,7 @@ describe('the packed package (SPEC §0, issue 13)', { timeout: 300_000 }, () => 
         try { await import('./out/' + f); } catch (err) { console.error('README block ' + f + ' threw:', err); process.exit(1); }
       }
       await import('./out/consumer.js').then((m) => m.main());
+      await import('./out-legacy/legacy.js').then((m) => m.main());
       process.exit(0);`;
     writeFileSync(join(app, 'run.mjs'), runner);
     execFileSync(process.execPath, ['run.mjs'], { cwd: app, env: { ...process.env, LARDER_REDIS_URL: server.url }, stdio: 'pipe', timeout: 120_000 });

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ClosedError,
@@ -109,7 +109,7 @@ describe('A3: refused databases, passwords and TLS say so', () => {
     for (const onStoreError of ['throw', 'degrade'] as const) {
       const cache = createCache({ store: `${server.url}/99`, onStoreError });
       cache.on('error', () => {});
-      await assert.rejects(cache.setValue('k', 1), (e: unknown) => e instanceof StoreError && /database/.test(e.message));
+      await assert.rejects(cache.setValue('k', 1), (e: unknown) => e instanceof StoreError && e.message.includes('database'));
       await assert.rejects(cache.getValue('k'), StoreError);
       await cache.close();
     }
@@ -137,7 +137,7 @@ describe('A3: refused databases, passwords and TLS say so', () => {
   test('TLS against a plain port: the failure hints at redis:// instead of rediss://', async () => {
     const cache = createCache({ store: `rediss://127.0.0.1:${server.port}`, onStoreError: 'throw', commandTimeoutMs: 300 });
     cache.on('error', () => {});
-    await assert.rejects(cache.setValue('k', 1), (e: unknown) => e instanceof LarderError && /plain TCP, use redis:\/\//.test(e.message));
+    await assert.rejects(cache.setValue('k', 1), (e: unknown) => e instanceof LarderError && e.message.includes('plain TCP, use redis://'));
     await cache.close();
   });
 });
