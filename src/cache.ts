@@ -16,6 +16,7 @@ import { validateScopePart, type Space } from './keys.js';
 import type { LockContext } from './locks/acquisition.js';
 import { Lock, releaseHeld, resolveLockOptions, runHolding, type LockOptions } from './locks/lock.js';
 import { acquireMutex } from './locks/mutex.js';
+import { uncountTimeout } from './locks/wait.js';
 import { ReadWriteLock } from './locks/read-write.js';
 import { Semaphore, validatePermits, type SemaphoreOptions } from './locks/semaphore.js';
 import { cachedDecorator, memoize, type AnyFunction, type CachedDecorator, type MemoPort, type Memoized, type MemoizeOptions } from './memo/memoize.js';
@@ -508,7 +509,10 @@ export class Cache {
     try {
       return await this.lock(name, { ...opts, waitMs: 0 });
     } catch (err) {
-      if (err instanceof LockTimeoutError) return null;
+      if (err instanceof LockTimeoutError) {
+        uncountTimeout(this.core.stats.locks);
+        return null;
+      }
       throw err;
     }
   }

@@ -257,6 +257,12 @@ export class CacheCore {
     }
   }
 
+  /** O2: a miss answered by another caller's or process's generator run: `waited`, not a miss. */
+  countWaited(key: string, namespace: string): void {
+    this.stats.waited++;
+    if (this.events.wantsWaited) this.events.emit('waited', { key, namespace });
+  }
+
   /** Counts a near-cache hit and hands the value back. */
   nearHit(value: unknown, key: string, namespace: string): unknown {
     this.stats.near.hits++;

@@ -273,12 +273,19 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     const core = this.#port;
     const first = await this.#read(keys);
     let bytes = first.bytes;
-    if (bytes !== null) core.stats.store.hits++;
-    else {
-      core.stats.store.misses++;
+    const display = `${doctype}::${docName}`;
+    const namespace = core.namespace;
+    // O2: hits and misses are counted and emitted as values' are; a caller whose doc another
+    // caller's load answered counts as waited.
+    let ranLoad = false;
+    if (bytes !== null) {
+      core.stats.store.hits++;
+      if (core.events.wantsHit) core.events.emit('hit', { key: display, layer: 'store', namespace });
+    } else {
       bytes = await core.flights.run(keys.doc, async () => {
         const again = await this.#read(keys);
         if (again.bytes !== null) return again.bytes;
+        ranLoad = true;
         core.stats.generatorRuns++;
         const loaded = await this.#load(doctype, docName);
         if (loaded === undefined || loaded === null) throw new DocumentNotFoundError(doctype, docName);
@@ -292,6 +299,14 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
           );
         }
         return encoded;
+      }).finally(() => {
+        if (ranLoad) {
+          core.stats.store.misses++;
+          if (core.events.wantsMiss) core.events.emit('miss', { key: display, namespace });
+        } else {
+          core.stats.waited++;
+          if (core.events.wantsWaited) core.events.emit('waited', { key: display, namespace });
+        }
       }) as Buffer;
     }
     // Every caller decodes its own copy (waiters of one flight too): fresh Maps, Sets, Dates, bytes (D1).

@@ -9,6 +9,8 @@ export interface CacheStats {
   near: { hits: number; misses: number };
   store: { hits: number; misses: number };
   generatorRuns: number;
+  /** Misses answered by another caller's or process's generator run (O2): neither hits nor misses. */
+  waited: number;
   staleServes: number;
   /** Failures by error code. */
   errors: Record<string, number>;
@@ -20,6 +22,7 @@ export function emptyStats(): CacheStats {
     near: { hits: 0, misses: 0 },
     store: { hits: 0, misses: 0 },
     generatorRuns: 0,
+    waited: 0,
     staleServes: 0,
     errors: {},
     locks: { acquired: 0, waits: 0, timeouts: 0 },
@@ -54,6 +57,8 @@ export interface CacheEvents {
   error: (err: LarderError) => void;
   hit: (e: HitEvent) => void;
   miss: (e: MissEvent) => void;
+  /** A miss that another caller's (or process's) generator answered: counted as `waited` (O2). */
+  waited: (e: MissEvent) => void;
   invalidate: (e: InvalidateEvent) => void;
 }
 
@@ -64,10 +69,11 @@ type Listeners = { [E in keyof CacheEvents]: Set<CacheEvents[E]> };
  * a cache failure must never crash the app that merely did not subscribe.
  */
 export class Emitter {
-  readonly #listeners: Listeners = { error: new Set(), hit: new Set(), miss: new Set(), invalidate: new Set() };
+  readonly #listeners: Listeners = { error: new Set(), hit: new Set(), miss: new Set(), waited: new Set(), invalidate: new Set() };
   /** Fast flags checked on hot paths before building an event payload. */
   wantsHit = false;
   wantsMiss = false;
+  wantsWaited = false;
   wantsInvalidate = false;
   /** Whether anyone listens for 'error' (A2: nobody does, so larder warns instead). */
   wantsError = false;
@@ -106,6 +112,7 @@ export class Emitter {
   #refresh(): void {
     this.wantsHit = this.#listeners.hit.size > 0;
     this.wantsMiss = this.#listeners.miss.size > 0;
+    this.wantsWaited = this.#listeners.waited.size > 0;
     this.wantsInvalidate = this.#listeners.invalidate.size > 0;
     this.wantsError = this.#listeners.error.size > 0;
   }

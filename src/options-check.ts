@@ -111,7 +111,11 @@ export function optionNamesError(what: OptionsOf, opts: object | undefined): Typ
 }
 
 function unknownMessage(what: string, unknown: string[], accepted: readonly string[]): string {
-  const listed = unknown.map(quote).join(', ');
+  // A nested option ('createCache memory') is named by its path: memory.maxByte.
+  const space = what.indexOf(' ');
+  const parent = space < 0 ? '' : `${what.slice(space + 1)}.`;
+  if (space >= 0) what = what.slice(0, space);
+  const listed = unknown.map((u) => (parent === '' ? quote(u) : `${parent}${u}`)).join(', ');
   const hints = unknown.map((u) => suggest(u, accepted)).filter((s): s is string => s !== undefined);
   const noun = unknown.length === 1 ? 'option' : 'options';
   const hint = hints.length > 0 ? ` (did you mean ${[...new Set(hints)].join(', ')}?)` : '';

@@ -12,6 +12,7 @@ import { siblingKey } from '../keys.js';
 import { Acquisition, strict, type LockContext } from './acquisition.js';
 import { resolveLockOptions, runHolding, type Lock, type LockOptions, type ResolvedLockOptions } from './lock.js';
 import { leaseExtend, leaseRelease, semaphoreAcquire } from './scripts.js';
+import { uncountTimeout } from './wait.js';
 import { quote } from '../options-check.js';
 
 export interface SemaphoreOptions {
@@ -80,7 +81,10 @@ export class Semaphore {
     try {
       return await this.acquire({ ...opts, waitMs: 0 });
     } catch (err) {
-      if ((err as { code?: string }).code === 'E_LOCK_TIMEOUT') return null;
+      if ((err as { code?: string }).code === 'E_LOCK_TIMEOUT') {
+        uncountTimeout(this.#ctx.stats.locks);
+        return null;
+      }
       throw err;
     }
   }

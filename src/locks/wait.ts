@@ -42,6 +42,11 @@ export interface WaitPlan<T> {
  * flight is never abandoned: if the signal fires meanwhile and the attempt won, the grant is undone
  * before the abort is reported, so an aborted wait never leaves a lock behind.
  */
+/** A try-once call (tryLock, tryAcquire) answered null: no LockTimeoutError reached its caller (O2). */
+export function uncountTimeout(stats: CacheStats['locks']): void {
+  stats.timeouts--;
+}
+
 export async function acquireWithWait<T>(plan: WaitPlan<T>, refusedAt?: number): Promise<T> {
   const { signal, clock } = plan;
   const aborted = () => abortedError(signal?.reason, `waiting for lock ${JSON.stringify(plan.name)}`);
@@ -94,8 +99,9 @@ async function afterGrant<T>(plan: WaitPlan<T>, value: T): Promise<T> {
 }
 
 function timeout(plan: Pick<WaitPlan<unknown>, 'name' | 'waitMs' | 'stats'>): LockTimeoutError {
-  // A refused try-once (tryLock) is an answer, not a timeout.
-  if (plan.stats && plan.waitMs > 0) plan.stats.timeouts++;
+  // O2: every LockTimeoutError counts, `waitMs: 0` too. (tryLock and tryAcquire, which answer
+  // null instead of throwing it, take theirs back: see uncountTimeout.)
+  if (plan.stats) plan.stats.timeouts++;
   return new LockTimeoutError(
     plan.waitMs <= 0
       ? `lock ${JSON.stringify(plan.name)} is held by someone else`

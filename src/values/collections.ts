@@ -55,22 +55,30 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
     const { values: store, guard } = core;
     const bytes = core.pending(pk) ? null : await guard.read('HGET', () => store.hget(pk, field), null);
     const value = bytes === null ? MISS : core.decode(bytes, null, `${name}.${field}`);
-    if (count) core.count(value === MISS, name, scope.namespace);
+    // O2: with a generator, a miss is counted once we know who answered it (below).
+    if (count && (value !== MISS || generator === undefined)) core.count(value === MISS, name, scope.namespace);
     return value;
   };
   const hit = await read(true);
   if (hit !== MISS) return hit as T;
   if (generator === undefined) return undefined;
-  return core.flights.run(`${pk}\u0000${field}`, async () => {
-    const again = await read(false);
-    if (again !== MISS) return again;
-    const value = await generateOnce(core, generator);
-    if (value !== undefined) {
-      const bytes = core.encode(value);
-      await core.guard.write('HSET', () => core.values.hset(pk, field, bytes));
-    }
-    return value;
-  }) as Promise<T | undefined>;
+  let ran = false;
+  try {
+    return (await core.flights.run(`${pk}\u0000${field}`, async () => {
+      const again = await read(false);
+      if (again !== MISS) return again;
+      ran = true;
+      const value = await generateOnce(core, generator);
+      if (value !== undefined) {
+        const bytes = core.encode(value);
+        await core.guard.write('HSET', () => core.values.hset(pk, field, bytes));
+      }
+      return value;
+    })) as T | undefined;
+  } finally {
+    if (ran) core.count(true, name, scope.namespace);
+    else core.countWaited(name, scope.namespace);
+  }
 }
 
 /** Every field of a hash, decoded; `{}` if there is none. */

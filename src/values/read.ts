@@ -109,8 +109,21 @@ async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts:
 
 /** A read of `pk` that, on a miss, computes the value (below); getValue's and memoize's. */
 export async function getOrCompute(core: CacheCore, scope: Scope, pk: string, key: string, generator: () => unknown, ttlMs: TtlMs): Promise<unknown> {
-  const hit = await readValue(core, scope, pk, key, true);
-  return hit !== MISS ? hit : compute(core, scope, pk, key, generator, ttlMs);
+  const hit = await readValue(core, scope, pk, key, 'hits');
+  if (hit !== MISS) return hit;
+  // O2: a miss is counted once we know who answered it: this call's generator run (a miss), or
+  // another caller's in this process (single flight) or another process's (the lease): waited.
+  let ran = false;
+  const run = () => {
+    ran = true;
+    return generator();
+  };
+  try {
+    return await compute(core, scope, pk, key, run, ttlMs);
+  } finally {
+    if (ran) core.count(true, key, scope.namespace);
+    else core.countWaited(key, scope.namespace);
+  }
 }
 
 /**
@@ -191,14 +204,17 @@ export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOpti
   return v === NEAR_MISS ? undefined : core.nearHit(v, key, scope.namespace);
 }
 
-/** One value read: the near cache, then the store. `count`: as a hit or miss (O1). */
-export async function readValue(core: CacheCore, scope: Scope, pk: string, key: string, count: boolean): Promise<unknown> {
+/**
+ * One value read: the near cache, then the store. `count`: as a hit or miss (O1); `'hits'`: a hit
+ * only, the caller counts the store miss once it knows how it was answered (O2).
+ */
+export async function readValue(core: CacheCore, scope: Scope, pk: string, key: string, count: boolean | 'hits'): Promise<unknown> {
   const near = core.near;
   let ticket: Ticket | null = null;
   if (near !== null) {
     const v = near.get(pk);
-    if (v !== NEAR_MISS) return count ? core.nearHit(v, key, scope.namespace) : v;
-    if (count) core.stats.near.misses++;
+    if (v !== NEAR_MISS) return count !== false ? core.nearHit(v, key, scope.namespace) : v;
+    if (count !== false) core.stats.near.misses++;
     ticket = near.begin(pk);
   }
   let bytes: Buffer | null;
@@ -210,7 +226,7 @@ export async function readValue(core: CacheCore, scope: Scope, pk: string, key: 
   }
   let value: unknown = bytes === null ? MISS : core.decode(bytes, pk, key);
   if (near !== null && ticket !== null) value = settle(near, ticket, value, bytes);
-  if (count) core.count(value === MISS, key, scope.namespace);
+  if (count === true || (count === 'hits' && value !== MISS)) core.count(value === MISS, key, scope.namespace);
   return value;
 }
 

@@ -52,7 +52,7 @@ describe('unknown option names throw a TypeError with a suggestion', () => {
 
   test('createCache: unknown options, and unknown names inside nearCache, memory and circuitBreaker', () => {
     throwsTypeError(() => createCache({ stor: 'memory' } as never), /createCache/, /"stor"/, /did you mean store\?/);
-    throwsTypeError(() => createCache({ nearCache: { maxEntry: 10 } } as never), /"maxEntry"/, /did you mean maxEntries\?/);
+    throwsTypeError(() => createCache({ nearCache: { maxEntry: 10 } } as never), /nearCache\.maxEntry\b/, /did you mean maxEntries\?/);
     throwsTypeError(() => createCache({ memory: { maxByte: 10 } } as never), /did you mean maxBytes\?/);
     throwsTypeError(() => createCache({ circuitBreaker: { failure: 1 } } as never), /did you mean failures\?/);
   });
