@@ -23,7 +23,7 @@ import { cachedDecorator, memoize, type AnyFunction, type CachedDecorator, type 
 import { clearProcessCaches, processCached, type ProcessCached, type ProcessCachedOptions, type ProcessPort } from './memo/process.js';
 import { requestCached, type RequestCached } from './memo/request.js';
 import { createMiddleware, type LarderMiddleware, type MiddlewareOptions } from './middleware.js';
-import type { CacheEvents, CacheStats } from './observability.js';
+import { resetStats, type CacheEvents, type CacheStats, type NearCacheStats } from './observability.js';
 import { resolveOptions, type CacheOptions } from './options.js';
 import { checkOptionNames, optionNamesError } from './options-check.js';
 import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js';
@@ -120,6 +120,33 @@ export class Cache {
   /** A snapshot of the counters (O1). */
   stats(): CacheStats {
     return structuredClone(this.core.stats);
+  }
+
+  /** Sets every counter of `stats()` back to 0 (the near cache's hits and misses too). */
+  resetStats(): void {
+    resetStats(this.core.stats);
+  }
+
+  /**
+   * The near cache as Frappe's client cache reports it (capacity, used, utilization, hit ratio,
+   * healthy), or null when there is none (the option is off, or the store cannot track).
+   */
+  nearCacheStats(): NearCacheStats | null {
+    const near = this.core.near;
+    const opts = this.core.options.nearCache;
+    if (near === null || opts === false) return null;
+    const { hits, misses } = this.core.stats.near;
+    return {
+      capacity: opts.maxEntries,
+      used: near.size,
+      utilization: near.size / opts.maxEntries,
+      bytes: near.bytes,
+      maxBytes: opts.maxBytes ?? null,
+      hits,
+      misses,
+      hitRatio: hits + misses === 0 ? 0 : hits / (hits + misses),
+      healthy: near.active,
+    };
   }
 
   /**

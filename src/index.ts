@@ -6,11 +6,11 @@ export type { Codec } from './codec/index.js';
 export type { Clock, Timer } from './clock.js';
 export { defaultCodec } from './codec/index.js';
 export type { ContextInput } from './context.js';
-export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent } from './observability.js';
+export type { CacheEvents, CacheStats, HitEvent, InvalidateEvent, MissEvent, NearCacheStats } from './observability.js';
 export type { LocalData, MessageHandler, Script, ScriptArg, ScriptReply, SetOptions, Store, StoreEvents, TtlMs } from './stores/store.js';
 export { createMemoryStore } from './stores/memory/index.js';
 export { createRedisStore } from './stores/redis/index.js';
-export type { RedisStore, RedisStoreOptions, RedisStoreSpec } from './stores/redis/index.js';
+export type { IoredisClientLike, RedisStore, RedisStoreOptions, RedisStoreSpec } from './stores/redis/index.js';
 export {
   ClosedError,
   ContextError,

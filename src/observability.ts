@@ -17,6 +17,39 @@ export interface CacheStats {
   locks: { acquired: number; waits: number; timeouts: number };
 }
 
+/**
+ * What `cache.nearCacheStats()` answers, as Frappe's client cache reports it: `capacity` and
+ * `used` in entries, `utilization` = used / capacity, `hitRatio` = hits / (hits + misses) (0 before
+ * any read), `healthy`: invalidations are being received (N3), so kept values are served.
+ */
+export interface NearCacheStats {
+  capacity: number;
+  used: number;
+  utilization: number;
+  bytes: number;
+  maxBytes: number | null;
+  hits: number;
+  misses: number;
+  hitRatio: number;
+  healthy: boolean;
+}
+
+/** Zeroes every counter in place (the cache's parts hold references to these objects). */
+export function resetStats(stats: CacheStats): void {
+  const zero = emptyStats();
+  stats.near.hits = zero.near.hits;
+  stats.near.misses = zero.near.misses;
+  stats.store.hits = zero.store.hits;
+  stats.store.misses = zero.store.misses;
+  stats.generatorRuns = zero.generatorRuns;
+  stats.waited = zero.waited;
+  stats.staleServes = zero.staleServes;
+  for (const code of Object.keys(stats.errors)) delete stats.errors[code];
+  stats.locks.acquired = zero.locks.acquired;
+  stats.locks.waits = zero.locks.waits;
+  stats.locks.timeouts = zero.locks.timeouts;
+}
+
 export function emptyStats(): CacheStats {
   return {
     near: { hits: 0, misses: 0 },

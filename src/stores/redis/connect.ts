@@ -52,7 +52,20 @@ export type RedisStoreSpec =
   | { cluster: { nodes: ClusterNode[]; options?: ClusterOptions } }
   | { sentinel: SentinelSpec }
   | Redis
-  | Cluster;
+  | Cluster
+  | IoredisClientLike;
+
+/**
+ * An ioredis client of another major version than larder's own (ioredis 5, which most apps
+ * have): its classes are other types, but it is used the same way (duplicated with larder's
+ * options, never connected, reconfigured or closed). Checked against ioredis 5.11 at run time:
+ * standalone, locks, scripts, pub/sub and the near cache's tracking.
+ */
+export interface IoredisClientLike {
+  readonly isCluster: boolean;
+  readonly status: string;
+  duplicate(...args: never[]): unknown;
+}
 
 export interface Connections {
   readonly kind: RedisKind;

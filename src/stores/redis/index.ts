@@ -6,7 +6,7 @@ import type { RedisStoreOptions, RedisStoreSpec } from './connect.js';
 import { RedisStore } from './store.js';
 
 export { RedisStore } from './store.js';
-export type { RedisKind, RedisStoreOptions, RedisStoreSpec, SentinelSpec } from './connect.js';
+export type { IoredisClientLike, RedisKind, RedisStoreOptions, RedisStoreSpec, SentinelSpec } from './connect.js';
 
 /**
  * A Redis store of its own, for what takes stores rather than a cache: `createRedlock` over
