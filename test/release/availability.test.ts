@@ -190,3 +190,28 @@ describe('A4: close()', () => {
     assert.equal(r.stdout.trim().split('\n').pop(), '[]');
   });
 });
+
+describe("nearCacheStats(): Frappe's client-cache statistics", () => {
+  test('capacity, used, utilization, hit ratio and healthy, on Redis with a near cache', async () => {
+    const cache = createCache({ store: server.url, namespace: 'near-stats', nearCache: { maxEntries: 10 } });
+    await cache.exists('warm-up');
+    await cache.core.near!.whenActive();
+    await cache.setValue('a', 1);
+    await cache.getValue('a');
+    await cache.getValue('a');
+    await cache.getValue('missing');
+    const s = cache.nearCacheStats();
+    assert.ok(s !== null);
+    assert.equal(s.capacity, 10);
+    assert.equal(s.used, 1);
+    assert.equal(s.utilization, 0.1);
+    assert.equal(s.hits, 2);
+    assert.equal(s.misses, 1);
+    assert.equal(s.hitRatio, 2 / 3);
+    assert.equal(s.healthy, true);
+    assert.equal(cache.health().nearCache, 'active');
+    cache.resetStats();
+    assert.equal(cache.nearCacheStats()?.hits, 0);
+    await cache.close();
+  });
+});

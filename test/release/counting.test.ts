@@ -72,3 +72,27 @@ describe('O2: events and stats agree', () => {
     await Promise.all([held.release(), p.release()]);
   });
 });
+
+describe('resetStats(), nearCacheStats() and peek() (issue 13)', () => {
+  test('resetStats() zeroes every counter, and counting goes on afterwards', async () => {
+    const cache = open();
+    await cache.getValue('k', { generator: () => 1 });
+    await cache.getValue('k');
+    cache.resetStats();
+    const s = cache.stats();
+    assert.deepEqual([s.store.hits, s.store.misses, s.generatorRuns, s.waited, s.locks.acquired], [0, 0, 0, 0, 0]);
+    await cache.getValue('k');
+    assert.equal(cache.stats().store.hits, 1);
+  });
+
+  test('nearCacheStats() is null without a near cache', () => {
+    assert.equal(open().nearCacheStats(), null);
+  });
+
+  test('Z3: peek() refuses a bad key or option without a near cache, as it does with one', () => {
+    const cache = open();
+    assert.throws(() => cache.peek(''), TypeError);
+    assert.throws(() => cache.peek('k', { user: true }), /context/i);
+    assert.equal(cache.peek('k'), undefined);
+  });
+});
