@@ -31,7 +31,7 @@
  * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
-import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+import { freeze, plainOnly } from '../codec/frozen.js';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');
 export type NearMiss = typeof NEAR_MISS;
@@ -41,8 +41,6 @@ const ENTRY_OVERHEAD = 64;
 const HOT = 1;
 const BYTES = 2;
 const SIZE_SHIFT = 4;
-/** physicalOf's remembered map before any namespace was looked up: empty, never written. */
-const NO_KEYS: ReadonlyMap<string, string> = new Map();
 
 class NearEntry {
   /** The frozen value, or (flag BYTES) its encoded bytes. */
@@ -111,14 +109,6 @@ export class NearCache {
   #epoch = 0;
   /** Invalidation messages received. */
   invalidations = 0;
-  /**
-   * Physical keys of unscoped calls by namespace and key, so that a hit skips the key layout
-   * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
-   */
-  readonly #physical = new Map<string, Map<string, string>>();
-  /** The namespace physicalOf last found in #physical, and its map (NO_KEYS while there is none). */
-  #lastNs: string | undefined;
-  #lastKeys: ReadonlyMap<string, string> = NO_KEYS;
   #activeWaiters: Array<() => void> = [];
   #invalidationWaiters: Array<() => void> = [];
 
@@ -156,33 +146,6 @@ export class NearCache {
     }
     if ((m & HOT) === 0) e.m = m | HOT;
     return (m & BYTES) === 0 ? e.v : this.#decode(e.v as Buffer);
-  }
-
-  /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
-  physicalOf(ns: string, key: string): string | undefined {
-    // The namespace of a hit is nearly always the one of the hit before: skip its lookup then.
-    if (ns === this.#lastNs) return this.#lastKeys.get(key);
-    const m = this.#physical.get(ns);
-    if (m === undefined) return undefined;
-    this.#lastNs = ns;
-    this.#lastKeys = m;
-    return m.get(key);
-  }
-
-  /** Remembers the physical key of an unscoped, validated key. */
-  rememberPhysical(ns: string, key: string, pk: string): void {
-    let m = this.#physical.get(ns);
-    if (m === undefined) {
-      if (this.#physical.size >= 64) {
-        this.#physical.clear();
-        this.#lastNs = undefined;
-        this.#lastKeys = NO_KEYS;
-      }
-      m = new Map();
-      this.#physical.set(ns, m);
-    }
-    if (m.size >= this.#maxEntries * 2) m.clear();
-    m.set(key, pk);
   }
 
   has(pk: string): boolean {
@@ -302,26 +265,4 @@ export class NearCache {
     this.#active = active;
     if (active && this.#activeWaiters.length > 0) for (const f of this.#activeWaiters.splice(0)) f();
   }
-}
-
-/** True if `v` holds only plain objects, arrays and primitives (no Map, Set, Date, bytes). */
-function plainOnly(v: object): boolean {
-  if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
-  if (Array.isArray(v)) {
-    for (const x of v as readonly unknown[]) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
-    return true;
-  }
-  for (const k in v) {
-    const x = (v as Record<string, unknown>)[k];
-    if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
-  }
-  return true;
-}
-
-function freeze<T>(v: T): T {
-  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
-  Object.freeze(v);
-  if (Array.isArray(v)) for (const x of v) freeze(x);
-  else for (const k in v) freeze((v as Record<string, unknown>)[k]);
-  return v;
 }
