@@ -17,7 +17,7 @@ import { ignore } from './ignore.js';
 import { Stampede } from './flight/stampede.js';
 import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
-import { NearCache } from './near/near-cache.js';
+import { NearCache, type NearRef } from './near/near-cache.js';
 import { nearValueStore } from './near/near-store.js';
 import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
@@ -61,8 +61,8 @@ export class CacheCore {
   readonly local: LocalValues | null;
   /** How this cache's codec shares decoded values (one function per codec: see SharedDecoder). */
   readonly sharedDecoder: SharedDecoder;
-  /** Physical keys of unscoped keys the near cache served (read.ts). */
-  readonly physical: KeyMemo<string>;
+  /** Entries (or physical keys) of unscoped keys the near cache served (read.ts). */
+  readonly physical: KeyMemo<NearRef>;
   /** Entries of unscoped keys the embedded store served (read.ts). */
   readonly refs: KeyMemo<StoreRef>;
   readonly #stopTracking: (() => void) | undefined;

@@ -40,18 +40,28 @@ export type NearMiss = typeof NEAR_MISS;
 const ENTRY_OVERHEAD = 64;
 const HOT = 1;
 const BYTES = 2;
+/** Removed: a NearRef held by the key memo (core.physical) then finds the key's entry anew. */
+const DEAD = 4;
 const SIZE_SHIFT = 4;
 
 class NearEntry {
+  readonly pk: string;
   /** The frozen value, or (flag BYTES) its encoded bytes. */
   v: unknown;
-  /** size << SIZE_SHIFT | BYTES | HOT */
+  /** size << SIZE_SHIFT | DEAD | BYTES | HOT */
   m: number;
-  constructor(v: unknown, m: number) {
+  constructor(pk: string, v: unknown, m: number) {
+    this.pk = pk;
     this.v = v;
     this.m = m;
   }
 }
+
+/**
+ * What the key memo keeps for a key the near cache served: its entry (a hit then skips the
+ * entries' Map), or its physical key until it has one. Opaque outside this file.
+ */
+export type NearRef = string | NearEntry;
 
 /**
  * An entry of a near cache with `ttlSec`. Without it entries carry no expiry field: one field less
@@ -60,8 +70,8 @@ class NearEntry {
 class TtlEntry extends NearEntry {
   /** Expiry in ms on the injected clock. */
   x: number;
-  constructor(v: unknown, m: number, x: number) {
-    super(v, m);
+  constructor(pk: string, v: unknown, m: number, x: number) {
+    super(pk, v, m);
     this.x = x;
   }
 }
@@ -135,13 +145,23 @@ export class NearCache {
   /** The value kept for `pk`, or NEAR_MISS. */
   get(pk: string): unknown {
     const e = this.#entries.get(pk);
-    if (e === undefined) return NEAR_MISS;
+    return e === undefined ? NEAR_MISS : this.read(e);
+  }
+
+  /** The live entry a NearRef leads to, if any (a removed entry's key may have a new one). */
+  live(ref: NearRef): NearEntry | undefined {
+    if (typeof ref === 'string') return this.#entries.get(ref);
+    return (ref.m & DEAD) === 0 ? ref : this.#entries.get(ref.pk);
+  }
+
+  /** The value of a live entry (NEAR_MISS once its `ttlSec` ran out). */
+  read(e: NearEntry): unknown {
     const m = e.m;
     // With a TTL every entry is a TtlEntry (#put makes them so): a downcast. An instanceof check
     // would cost a prototype walk on the hottest path there is.
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     if (this.#ttlMs !== 0 && this.#now() >= (e as TtlEntry).x) {
-      this.#remove(pk, e);
+      this.#remove(e.pk, e);
       return NEAR_MISS;
     }
     if ((m & HOT) === 0) e.m = m | HOT;
@@ -196,7 +216,7 @@ export class NearCache {
     }
     while (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.#evictOne();
     const m = (size << SIZE_SHIFT) | flags;
-    this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(kept, m) : new TtlEntry(kept, m, this.#now() + this.#ttlMs));
+    this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(pk, kept, m) : new TtlEntry(pk, kept, m, this.#now() + this.#ttlMs));
     this.#bytes += size;
     return flags === 0 ? kept : value;
   }
@@ -218,6 +238,7 @@ export class NearCache {
   #remove(pk: string, e: NearEntry): void {
     this.#entries.delete(pk);
     this.#bytes -= e.m >>> SIZE_SHIFT;
+    e.m |= DEAD;
   }
 
   /** Another client changed these keys (or, null, maybe everything). */
@@ -255,6 +276,7 @@ export class NearCache {
 
   #dropAll(): void {
     this.#epoch++;
+    for (const e of this.#entries.values()) e.m |= DEAD;
     this.#entries.clear();
     this.#bytes = 0;
   }

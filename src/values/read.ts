@@ -71,8 +71,12 @@ export function getValue<T>(core: CacheCore, scope: Scope, key: string, opts: Ge
         const known = core.physical.get(namespace, key);
         if (known !== undefined) {
           if (opts !== undefined) checkGetOptions(core, opts);
-          v = near.get(known);
-          if (v !== NEAR_MISS) return Promise.resolve(core.nearHit(v, key, namespace) as T);
+          const e = near.live(known);
+          if (e !== undefined) {
+            if (e !== known) core.physical.remember(namespace, key, e);
+            v = near.read(e);
+            if (v !== NEAR_MISS) return Promise.resolve(core.nearHit(v, key, namespace) as T);
+          }
         }
       } else if (local !== null) {
         const ref = core.refs.get(namespace, key);
@@ -221,7 +225,8 @@ export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOpti
   const near = core.near;
   if (near === null) return undefined;
   const namespace = opts === undefined ? scope.namespace : '';
-  let pk = opts === undefined ? core.physical.get(namespace, key) : undefined;
+  const known = opts === undefined ? core.physical.get(namespace, key) : undefined;
+  let pk = typeof known === 'object' ? known.pk : known;
   if (pk === undefined) {
     pk = scope.key(key, opts);
     if (opts === undefined) core.physical.remember(namespace, key, pk);

@@ -29,6 +29,8 @@ export const NO_EXPIRY = Infinity;
 export class Entry implements LruNode {
   lruPrev: LruNode | null = null;
   lruNext: LruNode | null = null;
+  /** Keyspace.moves when this entry last moved to the newest end of the LRU list. */
+  stamp = 0;
   /** The decoder that made `shared` from a string's bytes (Store.readShared); null: not decoded. */
   dec: SharedDecoder | null = null;
   /** What `dec` made of the bytes, handed to every reader until the value changes. */
