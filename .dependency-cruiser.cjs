@@ -22,7 +22,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules|\\.bench-out)/' },
+    // test/package/fixtures are compiled inside the pack test's consumer project, against the packed package.
+    exclude: { path: '^(dist|node_modules|\\.bench-out|test/package/fixtures)/' },
     // Count `import type` and type-only re-exports as edges: they are cycles for a reader too.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },

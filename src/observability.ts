@@ -44,7 +44,7 @@ export function resetStats(stats: CacheStats): void {
   stats.generatorRuns = zero.generatorRuns;
   stats.waited = zero.waited;
   stats.staleServes = zero.staleServes;
-  for (const code of Object.keys(stats.errors)) delete stats.errors[code];
+  for (const code of Object.keys(stats.errors)) Reflect.deleteProperty(stats.errors, code);
   stats.locks.acquired = zero.locks.acquired;
   stats.locks.waits = zero.locks.waits;
   stats.locks.timeouts = zero.locks.timeouts;

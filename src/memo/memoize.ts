@@ -187,7 +187,7 @@ export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions): CachedDe
     const [first, second, third] = args;
     // Standard: (method, context object). Legacy: (target, key, descriptor).
     if (args.length >= 3 && (typeof second === 'string' || typeof second === 'symbol') && typeof third === 'object' && third !== null) {
-      return legacy(first as object, second, third as PropertyDescriptor);
+      return legacy(first as object, second, third);
     }
     if (typeof second !== 'object' || second === null) {
       throw new TypeError('@cached is a method decorator: use it as @cache.cached() on a class method');

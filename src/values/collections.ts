@@ -62,7 +62,8 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   const hit = await read(true);
   if (hit !== MISS) return hit as T;
   if (generator === undefined) return undefined;
-  let ran = false;
+  // Set inside the flight's callback, which TypeScript's narrowing does not follow.
+  let ran = false as boolean;
   try {
     return (await core.flights.run(`${pk}\u0000${field}`, async () => {
       const again = await read(false);

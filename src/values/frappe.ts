@@ -92,11 +92,14 @@ export async function hincrby(core: CacheCore, scope: Scope, name: string, field
 /** hset with a mapping: every field in one atomic step; `expiresInSec` sets the TTL of the whole hash (H1). */
 export async function hsetMany(core: CacheCore, scope: Scope, name: string, mapping: Record<string, unknown>, opts?: SetValueOptions): Promise<void> {
   const pk = scope.key(name, opts);
-  if (typeof mapping !== 'object' || mapping === null || Array.isArray(mapping)) throw new TypeError('the mapping must be an object of field: value');
+  const m: unknown = mapping; // a JavaScript caller's mapping may be anything
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new TypeError('the mapping must be an object of field: value');
   const entries = Object.entries(mapping);
   if (entries.length === 0) return;
-  const ttlMs = opts?.expiresInSec === undefined ? undefined : core.ttlMs(opts.expiresInSec);
-  const args: ScriptArg[] = [ttlMs === undefined ? '' : ttlMs === null ? '-1' : ttlMs];
+  // '' leaves the TTL as it is, '-1' removes it (null), else ms.
+  let ttl: ScriptArg = '';
+  if (opts?.expiresInSec !== undefined) ttl = core.ttlMs(opts.expiresInSec) ?? '-1';
+  const args: ScriptArg[] = [ttl];
   for (const [field, value] of entries) {
     validateField(field);
     args.push(field, core.encode(value));
@@ -107,7 +110,8 @@ export async function hsetMany(core: CacheCore, scope: Scope, name: string, mapp
 
 /** hdel_names: one field from each of several hashes; resolves to how many fields were deleted. */
 export async function hdelNames(core: CacheCore, scope: Scope, names: readonly string[], field: string, opts?: ScopeOptions): Promise<number> {
-  if (!Array.isArray(names)) throw new TypeError('names must be an array of hash names');
+  const list: unknown = names;
+  if (!Array.isArray(list)) throw new TypeError('names must be an array of hash names');
   validateField(field);
   const physical = names.map((n) => scope.key(n, opts));
   const counts = await Promise.all(physical.map((pk) => core.guard.write('HDEL', () => core.values.hdel(pk, [field]))));
@@ -162,7 +166,7 @@ export async function spop<T>(core: CacheCore, scope: Scope, name: KeyRef): Prom
 /** exists over several keys (Frappe's exists(*names)): how many of them exist. */
 export async function existsMany(core: CacheCore, scope: Scope, keys: readonly string[], opts?: ScopeOptions): Promise<number> {
   const { physical } = scope.keys(keys, opts);
-  const found = await Promise.all(physical.map((pk) => (core.pending(pk) ? false : core.guard.read('EXISTS', () => core.values.exists(pk), false))));
+  const found = await Promise.all(physical.map((pk) => (core.pending(pk) ? Promise.resolve(false) : core.guard.read('EXISTS', () => core.values.exists(pk), false))));
   return found.filter(Boolean).length;
 }
 

@@ -145,7 +145,7 @@ export async function getOrCompute(core: CacheCore, scope: Scope, pk: string, ke
   if (hit !== MISS) return hit;
   // O2: a miss is counted once we know who answered it: this call's generator run (a miss), or
   // another caller's in this process (single flight) or another process's (the lease): waited.
-  let ran = false;
+  let ran = false as boolean;
   const run = () => {
     ran = true;
     return generator();
