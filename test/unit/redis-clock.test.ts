@@ -39,7 +39,7 @@ describe('redis store: injected clock', () => {
       await read;
       const err = state();
       assert.ok(err instanceof StoreTimeoutError, String(err));
-      assert.match(err.message, /redis GET took longer than 1000 ms/);
+      assert.match(err.message, /^redis 127\.0\.0\.1:\d+: GET took longer than 1000 ms/);
     } finally {
       proxy.setMode('pass');
       await store.close();
