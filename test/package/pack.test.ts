@@ -191,7 +191,8 @@ describe('the packed package (SPEC §0, issue 13)', { timeout: 300_000 }, () => 
     writeFileSync(join(app, 'legacy/shims.d.ts'), "declare module 'redis-errors';\n");
     writeFileSync(join(app, 'tsconfig.legacy.json'), JSON.stringify({
       extends: './tsconfig.json',
-      compilerOptions: { experimentalDecorators: true, outDir: 'out-legacy', rootDir: 'legacy' },
+      // The package's .d.ts were checked by the first project; this one checks the decorator's call form.
+      compilerOptions: { experimentalDecorators: true, skipLibCheck: true, outDir: 'out-legacy', rootDir: 'legacy' },
       include: ['legacy'],
     }));
     const legacy = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.legacy.json'], { cwd: app, encoding: 'utf8' });
