@@ -94,7 +94,7 @@ async function readValue(node: Redis, pk: string, type: string): Promise<{ value
     const [, members] = await node.sscanBuffer(pk, '0', 'COUNT', SHOW);
     return { value: members.map((b) => render(decode(b))), envelope: null };
   }
-  if (type === 'zset') return { value: await node.zrange(pk, 0, SHOW - 1, 'WITHSCORES'), envelope: null };
+  if (type === 'zset') return { value: await node.call('ZRANGE', pk, '0', String(SHOW - 1), 'WITHSCORES'), envelope: null };
   return { value: null, envelope: null };
 }
 

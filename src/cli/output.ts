@@ -7,7 +7,7 @@ import Table from 'cli-table3';
 import type { Writable } from 'node:stream';
 
 export function table(head: string[], rows: Array<Array<string | number>>): string {
-  const t = new Table({ head, style: { head: [], border: [], compact: false }, wordWrap: false });
+  const t = new Table({ head, style: { head: [], border: [], compact: true }, wordWrap: false });
   for (const r of rows) t.push(r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)));
   return t.toString();
 }

@@ -171,6 +171,9 @@ function build(p: Parsed): Target {
   const endpoint = describe(p);
   const opened: Array<Redis | Cluster> = [];
   let clusterClient: Cluster | null = null;
+  // One connection per master for the target's life: every command (and each doctor run of the
+  // dashboard) reuses it.
+  let single: Promise<Redis> | null = null;
 
   async function connect<T extends Redis | Cluster>(c: T): Promise<T> {
     opened.push(c);
@@ -198,6 +201,23 @@ function build(p: Parsed): Target {
     return clusterClient;
   }
 
+  function openSingle(): Promise<Redis> {
+    const opts = cliOptions(p);
+    if (p.kind === 'sentinel') {
+      return connect(
+        new Redis({
+          ...opts,
+          sentinels: p.hosts,
+          name: p.name!,
+          ...(p.sentinelPassword === undefined ? {} : { sentinelPassword: p.sentinelPassword }),
+          sentinelRetryStrategy: () => null,
+        }),
+      );
+    }
+    const h = p.hosts[0]!;
+    return connect(new Redis({ ...opts, host: h.host, port: h.port }));
+  }
+
   return {
     kind: p.kind,
     endpoint,
@@ -221,22 +241,13 @@ function build(p: Parsed): Target {
         await Promise.all(nodes.map((n) => (n.status === 'ready' ? undefined : n.connect().catch(() => undefined))));
         return nodes;
       }
-      const opts = cliOptions(p);
-      if (p.kind === 'sentinel') {
-        return [
-          await connect(
-            new Redis({
-              ...opts,
-              sentinels: p.hosts,
-              name: p.name!,
-              ...(p.sentinelPassword === undefined ? {} : { sentinelPassword: p.sentinelPassword }),
-              sentinelRetryStrategy: () => null,
-            }),
-          ),
-        ];
+      single ??= openSingle();
+      try {
+        return [await single];
+      } catch (err) {
+        single = null;
+        throw err;
       }
-      const h = p.hosts[0]!;
-      return [await connect(new Redis({ ...opts, host: h.host, port: h.port }))];
     },
     async cluster() {
       return p.kind === 'cluster' ? clusterOf() : null;
@@ -253,6 +264,7 @@ function build(p: Parsed): Target {
       );
       opened.length = 0;
       clusterClient = null;
+      single = null;
     },
   };
 }
