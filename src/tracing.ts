@@ -39,6 +39,8 @@ export interface CacheTraceContext {
 export interface LockTraceContext {
   /** `lock`, `readLock`, `writeLock` or `permit`. */
   operation: string;
+  /** The lock's namespace; null for a shared lock. */
+  namespace: string | null;
   /** The lock's name as the caller wrote it. */
   name: string;
   /** `acquired`, `timeout`, or `error` (store down, aborted). */

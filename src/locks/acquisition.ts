@@ -12,6 +12,7 @@
 import { LockTimeoutError, StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import { ignore } from '../ignore.js';
+import { parseAnyKey } from '../keys.js';
 import type { MetricsTap } from '../metrics/tap.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
@@ -110,7 +111,10 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
   /** Waits as the options say, and hands back the Lock. */
   acquire(): Promise<Lock> {
     const tap = this.ctx.tap;
-    if (tap?.observesLocks === true) return tap.acquire(this.operation, this.name, () => this.#acquire(), (err) => err instanceof LockTimeoutError);
+    if (tap?.observesLocks === true) {
+      const namespace = parseAnyKey(this.channel)?.namespace ?? null;
+      return tap.acquire(this.operation, namespace, this.name, () => this.#acquire(), (err) => err instanceof LockTimeoutError);
+    }
     return this.#acquire();
   }
 

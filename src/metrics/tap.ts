@@ -146,9 +146,9 @@ export class MetricsTap {
   }
 
   /** Runs one lock acquisition, timed for the sinks and traced on `larder:lock`. */
-  async acquire<T>(operation: string, name: string, fn: () => Promise<T>, isTimeout: (err: unknown) => boolean): Promise<T> {
+  async acquire<T>(operation: string, namespace: string | null, name: string, fn: () => Promise<T>, isTimeout: (err: unknown) => boolean): Promise<T> {
     const t0 = performance.now();
-    const ctx: LockTraceContext = { operation, name, cacheId: this.id };
+    const ctx: LockTraceContext = { operation, namespace, name, cacheId: this.id };
     const run = async () => {
       try {
         const v = await fn();

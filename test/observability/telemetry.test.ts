@@ -131,8 +131,8 @@ describe('published telemetry on Redis (OP4)', () => {
     const a = createCache({ store: redis.url, namespace: 'tenant-a', nearCache: { maxEntries: 2 }, telemetry: { publishEverySec: 0.1 } });
     const b = createCache({ store: redis.url, namespace: 'tenant-b', telemetry: { publishEverySec: 0.1 } });
     try {
-      await a.core.near?.whenActive();
       for (const k of ['x', 'y', 'z']) await a.setValue(k, k);
+      await a.core.near?.whenActive();
       for (const k of ['x', 'y', 'z', 'z']) await a.getValue(k);
       await b.getValue('nothing');
       const deadline = Date.now() + 10_000;
