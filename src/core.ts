@@ -19,6 +19,7 @@ import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
 import { NearCache } from './near/near-cache.js';
 import { nearValueStore } from './near/near-store.js';
+import { MetricsTap } from './metrics/tap.js';
 import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
 import { StoreGuard } from './policy/guard.js';
@@ -26,6 +27,8 @@ import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
+import { startTelemetry } from './metrics/publisher.js';
+import { noteOutcome } from './tracing.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -39,6 +42,8 @@ export class CacheCore {
   readonly values: Store;
   readonly stats: CacheStats = emptyStats();
   readonly events = new Emitter();
+  /** Timings and per-namespace counts for metrics consumers and tracing (metrics/tap.ts, O3–O6). */
+  readonly tap: MetricsTap;
   readonly guard: StoreGuard;
   readonly flights = new SingleFlight();
   /** Deletes that could not reach the store, retried when it answers again (F3). */
@@ -72,7 +77,9 @@ export class CacheCore {
     }
     const store = this.store;
     const inProcess = store.inProcess === true;
+    this.tap = new MetricsTap(this.events, spec === 'memory' ? 'memory' : isStoreObject(spec) ? 'custom' : 'redis');
     this.guard = new StoreGuard({
+      tap: this.tap,
       timeoutMs: options.commandTimeoutMs,
       // Stores that bound their own calls (or answer at once) need no second deadline.
       bounded: store.boundsCalls !== true,
@@ -124,6 +131,8 @@ export class CacheCore {
     });
     this.onClose.add(() => this.stampede.close());
     this.#unwatch = store.watch({ error: (err) => this.guard.report(err) });
+    // OP4: only with the option; the publisher's timer is unref'd and stopped by close().
+    if (options.telemetry !== false) this.onClose.add(startTelemetry(this, options.telemetry));
     const max = options.maxValueBytes;
     const custom = options.codec;
     if (custom === undefined) {
@@ -230,6 +239,7 @@ export class CacheCore {
   /** Counts a store read of `key` as a hit or a miss (O1, O2). */
   count(miss: boolean, key: string, namespace: string): void {
     const { stats, events } = this;
+    noteOutcome('store', miss ? 'miss' : 'hit');
     if (miss) {
       stats.store.misses++;
       if (events.wantsMiss) events.emit('miss', { key, namespace });
@@ -242,6 +252,7 @@ export class CacheCore {
   /** Counts a near-cache hit and hands the value back. */
   nearHit(value: unknown, key: string, namespace: string): unknown {
     this.stats.near.hits++;
+    noteOutcome('near', 'hit');
     if (this.events.wantsHit) this.events.emit('hit', { key, layer: 'near', namespace });
     return value;
   }

@@ -33,6 +33,10 @@ interface RwKeys {
 }
 
 class ReadAcquisition extends Acquisition {
+  protected override get operation(): string {
+    return 'readLock';
+  }
+
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);
   }
@@ -53,6 +57,10 @@ class ReadAcquisition extends Acquisition {
 }
 
 class WriteAcquisition extends Acquisition {
+  protected override get operation(): string {
+    return 'writeLock';
+  }
+
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);
   }

@@ -111,6 +111,8 @@ export class NearCache {
   #epoch = 0;
   /** Invalidation messages received. */
   invalidations = 0;
+  /** Entries evicted to stay within maxEntries/maxBytes (N4), for metrics (O5). */
+  evictions = 0;
   /**
    * Physical keys of unscoped calls by namespace and key, so that a hit skips the key layout
    * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
@@ -248,6 +250,7 @@ export class NearCache {
         continue;
       }
       this.#remove(pk, e);
+      this.evictions++;
       return;
     }
   }
