@@ -177,6 +177,8 @@ function build(p: Parsed): Target {
 
   async function connect<T extends Redis | Cluster>(c: T): Promise<T> {
     opened.push(c);
+    // Failures reach the caller through connect() and each command; ioredis would print them too.
+    c.on('error', () => undefined);
     try {
       await c.connect();
     } catch (err) {
