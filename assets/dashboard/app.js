@@ -72,22 +72,26 @@ function lineChart(svg, series, opts) {
   const bottom = 18;
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const now = Date.now();
-  const t0 = now - HISTORY_MS;
+  // The time axis spans what has been seen, from one minute up to HISTORY_MS.
+  const first = history.length > 0 ? history[0].t : now;
+  const span = Math.min(HISTORY_MS, Math.max(60_000, now - first));
+  const t0 = now - span;
   let max = opts.yMax ?? 0;
   if (opts.yMax === undefined) {
     for (const s of series) for (const [, v] of s.points) if (v !== null && v > max) max = v;
     max = max <= 0 ? 1 : niceCeil(max);
   }
-  const x = (t) => left + ((t - t0) / HISTORY_MS) * (W - left - right);
+  const x = (t) => left + ((t - t0) / span) * (W - left - right);
   const y = (v) => top + (1 - v / max) * (H - top - bottom);
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     svg.appendChild(el('line', { class: 'grid', x1: left, x2: W - right, y1: y(v), y2: y(v) }));
     svg.appendChild(el('text', { x: left - 4, y: y(v) + 3, 'text-anchor': 'end' }, opts.format(v)));
   }
-  for (const m of [5, 4, 3, 2, 1, 0]) {
-    const t = now - m * 60_000;
-    svg.appendChild(el('text', { x: x(t), y: H - 4, 'text-anchor': m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `-${m} min`));
+  const step = span <= 60_000 ? 10_000 : span <= 180_000 ? 30_000 : 60_000;
+  for (let ago = 0; ago <= span; ago += step) {
+    const label = ago === 0 ? 'now' : ago % 60_000 === 0 ? `-${ago / 60_000} min` : `-${ago / 1000} s`;
+    svg.appendChild(el('text', { x: x(now - ago), y: H - 4, 'text-anchor': ago === 0 ? 'end' : 'middle' }, label));
   }
   for (const s of series) {
     let d = '';
