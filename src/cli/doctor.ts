@@ -82,7 +82,12 @@ export interface DoctorReport {
 
 const CACHE_SPACES = 'kmdp';
 
-function addrOf(node: Redis): string {
+/** Where a connection really goes: a Sentinel-resolved one's options still hold the defaults. */
+export function addrOf(node: Redis): string {
+  const stream = (node as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+  if (node.options.sentinels !== undefined && node.options.sentinels !== null && stream?.remoteAddress !== undefined) {
+    return `${stream.remoteAddress}:${stream.remotePort ?? 0}`;
+  }
   return `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
 }
 
@@ -119,18 +124,9 @@ async function probeTracking(node: Redis): Promise<{ allowed: boolean; detail: s
   }
 }
 
-/** Slots no master serves (CLUSTER SLOTS), as ranges. */
-async function uncoveredSlots(target: Target): Promise<Array<[number, number]>> {
-  const cluster = await target.cluster();
-  if (cluster === null) return [];
+/** Slots a CLUSTER SLOTS reply leaves to no master, as inclusive ranges. */
+export function uncoveredRanges(slots: ReadonlyArray<readonly [number, number, ...unknown[]]>): Array<[number, number]> {
   const covered = new Uint8Array(16384);
-  const masters = await target.masters();
-  let slots: Array<[number, number, ...unknown[]]>;
-  try {
-    slots = (await masters[0]!.call('CLUSTER', 'SLOTS')) as Array<[number, number, ...unknown[]]>;
-  } catch {
-    return [];
-  }
   for (const [from, to] of slots) covered.fill(1, from, to + 1);
   const gaps: Array<[number, number]> = [];
   for (let i = 0; i < 16384; i++) {
@@ -141,6 +137,16 @@ async function uncoveredSlots(target: Target): Promise<Array<[number, number]>> 
     i = j;
   }
   return gaps;
+}
+
+/** Slots no master serves, as one master of the cluster sees them (CLUSTER SLOTS). */
+async function uncoveredSlots(target: Target, masters: Redis[]): Promise<Array<[number, number]>> {
+  if (target.kind !== 'cluster') return [];
+  try {
+    return uncoveredRanges((await masters[0]!.call('CLUSTER', 'SLOTS')) as Array<[number, number]>);
+  } catch {
+    return [];
+  }
 }
 
 function nsLabel(ns: string | null): string {
@@ -255,7 +261,7 @@ export async function runDoctor(target: Target, opts: DoctorOptions, io: ScanIo)
     }
   }
 
-  for (const [from, to] of await uncoveredSlots(target)) {
+  for (const [from, to] of await uncoveredSlots(target, masters)) {
     findings.push({
       code: 'SLOTS_UNCOVERED',
       message: `cluster slots ${from === to ? from : `${from}-${to}`} are served by no master`,

@@ -194,7 +194,9 @@ function build(p: Parsed): Target {
     clusterClient = await connect(
       new Cluster(p.hosts, {
         lazyConnect: true,
-        enableReadyCheck: true,
+        // Its ready check refuses a cluster whose state is `fail` (slots uncovered): the very
+        // cluster the doctor must be able to look at.
+        enableReadyCheck: false,
         clusterRetryStrategy: () => null,
         slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
         redisOptions: nodeOpts,
