@@ -10,7 +10,7 @@ const PALETTE = ['#2f6fdb', '#e07b1a', '#1f8a4c', '#b03aa8', '#c23b22', '#0f9aa8
 const SVG = 'http://www.w3.org/2000/svg';
 
 /** @type {Array<{ t: number, doc: any }>} */
-const history = [];
+const snapshots = [];
 /** @type {Map<string, string>} namespace → colour, stable for the page's life */
 const colours = new Map();
 let lastMessageAt = 0;
@@ -73,7 +73,7 @@ function lineChart(svg, series, opts) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const now = Date.now();
   // The time axis spans what has been seen, from one minute up to HISTORY_MS.
-  const first = history.length > 0 ? history[0].t : now;
+  const first = snapshots.length > 0 ? snapshots[0].t : now;
   const span = Math.min(HISTORY_MS, Math.max(60_000, now - first));
   const t0 = now - span;
   let max = opts.yMax ?? 0;
@@ -183,7 +183,7 @@ function renderDoctor(doctor) {
 }
 
 function render() {
-  const last = history[history.length - 1];
+  const last = snapshots[snapshots.length - 1];
   if (last === undefined) return;
   const { doc } = last;
   const s = doc.stats;
@@ -209,13 +209,13 @@ function render() {
   renderNamespaces(s);
   renderDoctor(doc.doctor);
 
-  const names = [...new Set(history.flatMap((h) => h.doc.stats.namespaces.map((n) => n.namespace)))];
+  const names = [...new Set(snapshots.flatMap((h) => h.doc.stats.namespaces.map((n) => n.namespace)))];
   lineChart(
     $('#chart-hits'),
     names.map((ns) => ({
       name: ns,
       colour: colourOf(ns),
-      points: history.map((h) => [h.t, h.doc.stats.namespaces.find((n) => n.namespace === ns)?.windowHitRatio ?? null]),
+      points: snapshots.map((h) => [h.t, h.doc.stats.namespaces.find((n) => n.namespace === ns)?.windowHitRatio ?? null]),
     })),
     { yMax: 1, format: (v) => `${Math.round(v * 100)}%` },
   );
@@ -232,31 +232,31 @@ function render() {
   lineChart(
     $('#chart-latency'),
     [
-      { name: 'p50', colour: PALETTE[0], points: history.map((h) => [h.t, h.doc.stats.storeLatencyMs.p50]) },
-      { name: 'p99', colour: PALETTE[1], points: history.map((h) => [h.t, h.doc.stats.storeLatencyMs.p99]) },
+      { name: 'p50', colour: PALETTE[0], points: snapshots.map((h) => [h.t, h.doc.stats.storeLatencyMs.p50]) },
+      { name: 'p99', colour: PALETTE[1], points: snapshots.map((h) => [h.t, h.doc.stats.storeLatencyMs.p99]) },
     ],
     { format: (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms` },
   );
-  lineChart($('#chart-generator'), [{ name: 'runs/s', colour: PALETTE[2], points: history.map((h) => [h.t, h.doc.stats.generator.runsPerSec]) }], {
+  lineChart($('#chart-generator'), [{ name: 'runs/s', colour: PALETTE[2], points: snapshots.map((h) => [h.t, h.doc.stats.generator.runsPerSec]) }], {
     format: (v) => `${v.toFixed(v < 10 ? 1 : 0)}/s`,
   });
   lineChart(
     $('#chart-locks'),
     [
-      { name: 'waits/s', colour: PALETTE[0], points: history.map((h) => [h.t, h.doc.stats.locks.waitsPerSec]) },
-      { name: 'timeouts/s', colour: PALETTE[4], points: history.map((h) => [h.t, h.doc.stats.locks.timeoutsPerSec]) },
+      { name: 'waits/s', colour: PALETTE[0], points: snapshots.map((h) => [h.t, h.doc.stats.locks.waitsPerSec]) },
+      { name: 'timeouts/s', colour: PALETTE[4], points: snapshots.map((h) => [h.t, h.doc.stats.locks.timeoutsPerSec]) },
     ],
     { format: (v) => `${v.toFixed(v < 10 ? 1 : 0)}/s` },
   );
-  lineChart($('#chart-near'), [{ name: 'entries', colour: PALETTE[3], points: history.map((h) => [h.t, h.doc.stats.near?.entries ?? null]) }], {
+  lineChart($('#chart-near'), [{ name: 'entries', colour: PALETTE[3], points: snapshots.map((h) => [h.t, h.doc.stats.near?.entries ?? null]) }], {
     format: (v) => fmtInt(v),
   });
 }
 
 function accept(doc) {
   lastMessageAt = Date.now();
-  history.push({ t: lastMessageAt, doc });
-  while (history.length > 0 && history[0].t < lastMessageAt - HISTORY_MS) history.shift();
+  snapshots.push({ t: lastMessageAt, doc });
+  while (snapshots.length > 0 && snapshots[0].t < lastMessageAt - HISTORY_MS) snapshots.shift();
   const status = $('#status');
   status.dataset.state = 'live';
   status.textContent = 'live';

@@ -85,7 +85,7 @@ const CACHE_SPACES = 'kmdp';
 /** Where a connection really goes: a Sentinel-resolved one's options still hold the defaults. */
 export function addrOf(node: Redis): string {
   const stream = (node as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
-  if (node.options.sentinels !== undefined && node.options.sentinels !== null && stream?.remoteAddress !== undefined) {
+  if ((node.options.sentinels?.length ?? 0) > 0 && stream?.remoteAddress !== undefined) {
     return `${stream.remoteAddress}:${stream.remotePort ?? 0}`;
   }
   return `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
@@ -94,7 +94,7 @@ export function addrOf(node: Redis): string {
 /** CONFIG GET of one parameter, or null when the user may not (tenant ACLs refuse @admin). */
 async function configGet(node: Redis, name: string): Promise<string | null> {
   try {
-    const r = (await node.config('GET', name)) as unknown as string[];
+    const r = (await node.call('CONFIG', 'GET', name)) as string[];
     return r[1] ?? null;
   } catch {
     return null;
@@ -110,7 +110,7 @@ async function probeTracking(node: Redis): Promise<{ allowed: boolean; detail: s
   const probe = node.duplicate({ lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   try {
     await probe.connect();
-    const id = (await probe.client('ID')) as number;
+    const id = await probe.client('ID');
     await probe.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'NOLOOP');
     await probe.call('CLIENT', 'TRACKING', 'OFF');
     await probe.subscribe('__redis__:invalidate');

@@ -221,7 +221,8 @@ export class Aggregator {
 /** Listens to every cache's telemetry on the target; `onMessage` for each valid message. */
 export async function listenTelemetry(target: Target, onMessage: (m: TelemetryMessage) => void): Promise<() => Promise<void>> {
   const [node] = await target.masters();
-  const sub = node!.duplicate({ lazyConnect: true, enableReadyCheck: false, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
+  if (node === undefined) throw new CliFailure(`${target.endpoint}: no master to listen on`);
+  const sub = node.duplicate({ lazyConnect: true, enableReadyCheck: false, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
   sub.on('error', () => undefined);
   sub.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, payload: Buffer) => {
     const m = parseTelemetry(payload);

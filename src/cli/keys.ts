@@ -3,7 +3,7 @@
  * (`*` wildcard, everything else literal, a trailing `*` implied), as `getKeys` sees them,
  * found by the same bounded scan as every command (scan.ts). Read-only.
  */
-import { compilePattern, namespacePrefix, parseKey } from '../keys.js';
+import { compilePattern, namespacePrefix, parseKey, type ParsedKey } from '../keys.js';
 import { scanAll, type ScanIo, type ScanLimits } from './scan.js';
 import type { Target } from './target.js';
 
@@ -45,9 +45,12 @@ export async function runKeys(target: Target, pattern: string, opts: KeysOptions
   const rows: KeyRow[] = [];
   let truncated = false;
   await scanAll(masters, compiled.glob, opts, io, 'keys', async (keys, node) => {
-    const found = keys
-      .map((physical) => ({ physical, parsed: parseKey(prefix, physical) }))
-      .filter((f) => f.parsed !== null && f.parsed.space === 'k' && (opts.user === undefined || f.parsed.user === opts.user) && compiled.matches(f.parsed.name));
+    const found: Array<{ physical: string; parsed: ParsedKey }> = [];
+    for (const physical of keys) {
+      const parsed = parseKey(prefix, physical);
+      if (parsed?.space !== 'k' || (opts.user !== undefined && parsed.user !== opts.user) || !compiled.matches(parsed.name)) continue;
+      found.push({ physical, parsed });
+    }
     if (found.length === 0 || truncated) return;
     const pipe = node.pipeline();
     for (const f of found) pipe.pttl(f.physical);
@@ -58,7 +61,7 @@ export async function runKeys(target: Target, pattern: string, opts: KeysOptions
         if (rows.length >= opts.limit) truncated = true;
         return;
       }
-      rows.push({ key: f.parsed!.name, user: f.parsed!.user, ttlMs: pttl < 0 ? null : pttl, physical: f.physical });
+      rows.push({ key: f.parsed.name, user: f.parsed.user, ttlMs: pttl < 0 ? null : pttl, physical: f.physical });
     });
   });
   rows.sort((a, b) => a.key.localeCompare(b.key) || (a.user ?? '').localeCompare(b.user ?? ''));

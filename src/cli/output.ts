@@ -35,5 +35,5 @@ export function percent(share: number): string {
 }
 
 export function nsName(ns: string | null): string {
-  return ns === null ? '(shared)' : ns;
+  return ns ?? '(shared)';
 }

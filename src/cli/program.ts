@@ -237,7 +237,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stdout,
       table(
         ['namespace', 'lock', 'user', 'kind', 'holders', 'TTL left', 'fencing'],
-        r.locks.map((l) => [nsName(l.namespace), l.name, l.user ?? '', l.kind, l.holders, formatTtl(l.ttlMs), l.fencing === null ? '-' : l.fencing]),
+        r.locks.map((l) => [nsName(l.namespace), l.name, l.user ?? '', l.kind, l.holders, formatTtl(l.ttlMs), l.fencing ?? '-']),
       ),
     );
     writeLine(io.stdout, `${r.locks.length} lock key(s)`);

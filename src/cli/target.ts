@@ -43,9 +43,10 @@ interface Parsed {
   user: string | undefined;
   password: string | undefined;
   hosts: Array<{ host: string; port: number }>;
-  /** The URL as given, for `redis://` targets. */
-  url?: string;
-  name?: string;
+  /** The URL as given, for `redis://` targets ('' otherwise). */
+  url: string;
+  /** The master group name, for Sentinel ('' otherwise). */
+  name: string;
   db?: number;
   sentinelPassword?: string;
   tls?: boolean;
@@ -85,6 +86,7 @@ function parse(store: string): Parsed {
       password: u.password === '' ? undefined : decodeURIComponent(u.password),
       hosts: [{ host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: u.port === '' ? 6379 : Number(u.port) }],
       url: store,
+      name: '',
       ...(db === undefined ? {} : { db }),
       tls: u.protocol === 'rediss:',
     };
@@ -100,7 +102,7 @@ function parse(store: string): Parsed {
   if (kind === 'cluster') {
     const hosts = beforeQuery.split(',').filter(Boolean).map((h) => hostPort(h, 'cluster node'));
     if (hosts.length === 0) throw new CliFailure('--store: cluster: needs at least one host:port');
-    return { kind, user, password, hosts };
+    return { kind, user, password, hosts, url: '', name: '' };
   }
   const slash = beforeQuery.lastIndexOf('/');
   const name = slash < 0 ? '' : beforeQuery.slice(slash + 1);
@@ -114,6 +116,7 @@ function parse(store: string): Parsed {
     user,
     password,
     hosts,
+    url: '',
     name,
     ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
     ...(db === null ? {} : { db: Number(db) }),
@@ -138,7 +141,7 @@ function cliOptions(p: Parsed): RedisOptions {
 }
 
 function specOf(p: Parsed): RedisStoreSpec {
-  if (p.kind === 'redis') return p.url!;
+  if (p.kind === 'redis') return p.url;
   const auth = {
     ...(p.user === undefined ? {} : { username: p.user }),
     ...(p.password === undefined ? {} : { password: p.password }),
@@ -147,7 +150,7 @@ function specOf(p: Parsed): RedisStoreSpec {
   return {
     sentinel: {
       sentinels: p.hosts,
-      name: p.name!,
+      name: p.name,
       ...auth,
       ...(p.sentinelPassword === undefined ? {} : { sentinelPassword: p.sentinelPassword }),
       ...(p.db === undefined ? {} : { db: p.db }),
@@ -157,7 +160,7 @@ function specOf(p: Parsed): RedisStoreSpec {
 
 function describe(p: Parsed): string {
   const hosts = p.hosts.map((h) => `${h.host}:${h.port}`).join(',');
-  return p.kind === 'sentinel' ? `${hosts}/${p.name!}` : hosts;
+  return p.kind === 'sentinel' ? `${hosts}/${p.name}` : hosts;
 }
 
 /** A connection failure as one line that names the endpoint and never the password. */
@@ -212,7 +215,7 @@ function build(p: Parsed): Target {
         new Redis({
           ...opts,
           sentinels: p.hosts,
-          name: p.name!,
+          name: p.name,
           ...(p.sentinelPassword === undefined ? {} : { sentinelPassword: p.sentinelPassword }),
           sentinelRetryStrategy: () => null,
         }),
@@ -229,7 +232,7 @@ function build(p: Parsed): Target {
     spec: specOf(p),
     withCredentials(user, password) {
       if (p.kind === 'redis') {
-        const u = new URL(p.url!);
+        const u = new URL(p.url);
         u.username = encodeURIComponent(user);
         u.password = encodeURIComponent(password);
         return build({ ...p, user, password, url: u.toString() });
@@ -242,7 +245,7 @@ function build(p: Parsed): Target {
         const nodes = cluster.nodes('master');
         if (nodes.length === 0) throw new CliFailure(`${endpoint}: the cluster names no master`);
         // The cluster's own node connections: every one is a master of some slots.
-        await Promise.all(nodes.map((n) => (n.status === 'ready' ? undefined : n.connect().catch(() => undefined))));
+        await Promise.all(nodes.filter((n) => n.status !== 'ready').map((n) => n.connect().catch(() => undefined)));
         return nodes;
       }
       single ??= openSingle();

@@ -79,13 +79,21 @@ describe('keys, inspect, locks (OP1)', () => {
     const missing = await cli(['inspect', 'nope', '--store', server.url, '--namespace', 'acme']);
     assert.equal(missing.code, 1);
     assert.match(missing.stdout, /type\s+│ none/);
-    let release!: () => void;
-    const running = cache.getValue('slow', { generator: () => new Promise<number>((r) => (release = () => r(1))) });
-    // The lease is taken before the generator runs; wait until the generator has been called.
-    while (release === undefined) await new Promise((r) => setTimeout(r, 5));
+    let release: (() => void) | null = null;
+    let started!: () => void;
+    const called = new Promise<void>((r) => (started = r));
+    const running = cache.getValue('slow', {
+      generator: () =>
+        new Promise<number>((r) => {
+          release = () => r(1);
+          started();
+        }),
+    });
+    // The lease is taken before the generator runs.
+    await called;
     const during = await cliJson<InspectReport>(['inspect', 'slow', '--store', server.url, '--namespace', 'acme']);
     assert.equal(during.doc.lease.held, true);
-    release();
+    (release as (() => void) | null)?.();
     assert.equal(await running, 1);
   });
 

@@ -137,7 +137,13 @@ describe('the dashboard in a browser (OP3)', () => {
     const until = new Promise<void>((r) => (stop = r));
     let url = '';
     const done = new Promise<void>((resolve) => {
-      void cli(['dashboard', '--store', server.url, '--port', '0', '--doctor-every', '0'], { until, onListening: (u) => ((url = u), resolve()) });
+      void cli(['dashboard', '--store', server.url, '--port', '0', '--doctor-every', '0'], {
+        until,
+        onListening: (u) => {
+          url = u;
+          resolve();
+        },
+      });
     });
     await done;
     try {
@@ -154,7 +160,8 @@ describe('the dashboard in a browser (OP3)', () => {
       const events = await fetch(`${url}events`, { signal: ctl.signal });
       assert.equal(events.headers.get('content-type'), 'text/event-stream');
       const reader = events.body!.getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
+      const chunk = await reader.read();
+      const first = new TextDecoder().decode(chunk.value as Uint8Array);
       assert.match(first, /event: snapshot\ndata: \{/);
       ctl.abort();
     } finally {
