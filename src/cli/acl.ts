@@ -43,11 +43,12 @@ export const LARDER_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   nearCache: ['client|id', 'client|tracking', 'ping'],
   // connection set-up by ioredis (its ready check sends INFO: refused, ioredis prints a warning
   // on every connection instead; INFO shows server statistics, no keys or values)
-  connection: ['auth', 'hello', 'select', 'echo', 'quit', 'info'],
+  connection: ['auth', 'hello', 'select', 'quit', 'info'],
   // locks' waitReplicas option (WAIT after acquire)
   replication: ['wait'],
-  // Redis Cluster: slot map, slot migrations during scans, reads from replicas for tracking, sharded pub/sub detection
-  cluster: ['cluster|slots', 'cluster|shards', 'cluster|nodes', 'cluster|info', 'readonly', 'command|info'],
+  // Redis Cluster: the slot map and ioredis' ready check, slot migrations during scans (CLUSTER
+  // NODES), and the sharded pub/sub detection (COMMAND INFO SPUBLISH)
+  cluster: ['cluster|slots', 'cluster|info', 'cluster|nodes', 'command|info'],
 };
 
 export interface AclOptions {
