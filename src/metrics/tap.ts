@@ -98,7 +98,7 @@ export class MetricsTap {
       try {
         p = op();
       } catch (err) {
-        p = Promise.reject(err as Error);
+        p = Promise.reject(err);
       }
     }
     if (this.timesStore) {

@@ -45,6 +45,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { Cache } from '../cache.js';
+import { ignore } from '../ignore.js';
 import { NamespaceLabels } from '../metrics/labels.js';
 import { generatorChannel, lockChannel, storeChannel, type CacheTraceContext, type LockTraceContext, type StoreTraceContext } from '../tracing.js';
 
@@ -165,7 +166,7 @@ function traceSpans(tracer: Tracer, id: number, server: Attributes): () => void 
       end: (c) => {
         if ('error' in c) finish(c);
       },
-      asyncStart: () => {},
+      asyncStart: ignore,
       asyncEnd: finish,
       error: (c) => {
         const span = spans.get(c);

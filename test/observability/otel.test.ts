@@ -83,7 +83,7 @@ describe('larder-cache/otel (O4)', () => {
       assert.equal(names.filter((n) => n === 'larder lock').length, 2);
       const failed = spans.find((s) => s.name === 'larder generate' && s.attributes['larder.key'] === 'bad');
       assert.equal(failed?.status.code, 2 /* SpanStatusCode.ERROR */);
-      assert.equal(failed?.events[0]?.name, 'exception');
+      assert.equal(failed.events.at(0)?.name, 'exception');
       const timedOut = spans.find((s) => s.name === 'larder lock' && s.attributes['larder.lock.outcome'] === 'timeout');
       assert.ok(timedOut, 'the timed-out wait is a span with its outcome');
       const get = spans.find((s) => s.name === 'GET');

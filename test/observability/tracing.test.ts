@@ -21,13 +21,10 @@ interface Seen<C> {
 function watch<C extends { cacheId: number }>(name: string, cache: Cache): Seen<C> & { stop(): void } {
   const seen: Seen<C> = { starts: [], ends: [], errors: [] };
   const mine = (c: C) => c.cacheId === cache.core.tap.id;
-  const handlers = {
-    start: (c: C) => void (mine(c) && seen.starts.push(c)),
-    end: () => {},
-    asyncStart: () => {},
-    asyncEnd: (c: C) => void (mine(c) && seen.ends.push(c)),
-    error: (c: C) => void (mine(c) && seen.errors.push(c)),
+  const keep = (list: C[]) => (c: C) => {
+    if (mine(c)) list.push(c);
   };
+  const handlers = { start: keep(seen.starts), end: keep([]), asyncStart: keep([]), asyncEnd: keep(seen.ends), error: keep(seen.errors) };
   const ch = tracingChannel<unknown, C>(name);
   ch.subscribe(handlers);
   return { ...seen, stop: () => ch.unsubscribe(handlers) };
