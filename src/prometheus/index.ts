@@ -48,6 +48,8 @@ interface RegistryMetrics {
   /** Counters of caches no longer registered (stopped or closed): totals never go back. */
   readonly retired: Totals;
   readonly labels: NamespaceLabels;
+  /** Labelled children of `requests` by layer, result and namespace (requestCounter). */
+  readonly children: Map<string, { inc(): void }>;
   readonly requests: Counter<'namespace' | 'layer' | 'result'>;
   readonly generatorDuration: Histogram;
   readonly storeDuration: Histogram<'command'>;
@@ -64,6 +66,9 @@ interface Totals {
 }
 
 const byRegistry = new WeakMap<Registry, RegistryMetrics>();
+
+/** How many labelled request counters are remembered per registry (namespaces past it are looked up each time). */
+const MAX_CHILDREN = 10_000;
 
 function totals(m: RegistryMetrics): Totals {
   const t: Totals = structuredClone(m.retired);
@@ -108,6 +113,7 @@ function metricsOf(registry: Registry, maxNamespaceLabels: number | undefined): 
     cores: new Set(),
     retired: { generatorRuns: 0, staleServes: 0, acquired: 0, timeouts: 0, evictions: 0, errors: {} },
     labels: new NamespaceLabels(maxNamespaceLabels),
+    children: new Map(),
     requests: new Counter({
       name: 'larder_cache_requests_total',
       help: 'Cache reads by namespace, layer (near, store) and result (hit, miss)',
@@ -161,6 +167,22 @@ function metricsOf(registry: Registry, maxNamespaceLabels: number | undefined): 
   return m;
 }
 
+/**
+ * The labelled child of larder_cache_requests_total for one read: looked up once per label
+ * combination (prom-client hashes a label object on every inc; a hit path should not).
+ */
+function requestCounter(m: RegistryMetrics, namespace: string, layer: 'near' | 'store', result: 'hit' | 'miss'): { inc(): void } {
+  const id = `${layer}\u0000${result}\u0000${namespace}`;
+  let child = m.children.get(id);
+  if (child === undefined) {
+    child = m.requests.labels({ namespace: m.labels.of(namespace), layer, result });
+    // Bounded like the labels: past the cap every new namespace shares the "other" child, so
+    // only remember the named ones (at most maxNamespaceLabels × 3 entries).
+    if (m.children.size < MAX_CHILDREN) m.children.set(id, child);
+  }
+  return child;
+}
+
 /** Exposes `cache`'s metrics on `registry` (default: prom-client's global registry). */
 export function register(cache: Cache, registry: Registry = defaultRegistry, opts: RegisterOptions = {}): Registration {
   const core = cache.core;
@@ -168,7 +190,7 @@ export function register(cache: Cache, registry: Registry = defaultRegistry, opt
   if (m.cores.has(core)) throw new TypeError('this cache is already registered on that registry');
   m.cores.add(core);
   const removeSink = core.tap.add({
-    request: (namespace, layer, result) => m.requests.inc({ namespace: m.labels.of(namespace), layer, result }),
+    request: (namespace, layer, result) => requestCounter(m, namespace, layer, result).inc(),
     storeCall: (command, s) => m.storeDuration.observe({ command }, s),
     generator: (s) => m.generatorDuration.observe(s),
     lockAcquire: (s, outcome) => m.lockWait.observe({ outcome }, s),
