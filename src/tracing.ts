@@ -75,6 +75,12 @@ export const generatorChannel: TracingChannel<unknown, CacheTraceContext> = trac
  */
 const current = new AsyncLocalStorage<CacheTraceContext>();
 
+/**
+ * Whether any traced cache call ever ran in this process (sticky): until then the read path does
+ * not even look up the outcome store. `noteOutcome` callers check it first.
+ */
+export const outcomes = { traced: false };
+
 /** Records the layer and outcome of the traced read in progress, if any (the first one wins). */
 export function noteOutcome(layer: Layer, outcome: Outcome): void {
   const ctx = current.getStore();
@@ -86,5 +92,6 @@ export function noteOutcome(layer: Layer, outcome: Outcome): void {
 
 /** Runs a cache call under `larder:cache`. Call only when `cacheChannel.hasSubscribers`. */
 export function traceCache<T>(ctx: CacheTraceContext, fn: () => Promise<T>): Promise<T> {
+  outcomes.traced = true;
   return current.run(ctx, () => cacheChannel.tracePromise(fn, ctx));
 }
