@@ -28,7 +28,7 @@ import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
 import { startTelemetry } from './metrics/publisher.js';
-import { noteOutcome } from './tracing.js';
+import { noteOutcome, outcomes } from './tracing.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -239,7 +239,7 @@ export class CacheCore {
   /** Counts a store read of `key` as a hit or a miss (O1, O2). */
   count(miss: boolean, key: string, namespace: string): void {
     const { stats, events } = this;
-    noteOutcome('store', miss ? 'miss' : 'hit');
+    if (outcomes.traced) noteOutcome('store', miss ? 'miss' : 'hit');
     if (miss) {
       stats.store.misses++;
       if (events.wantsMiss) events.emit('miss', { key, namespace });
@@ -252,7 +252,7 @@ export class CacheCore {
   /** Counts a near-cache hit and hands the value back. */
   nearHit(value: unknown, key: string, namespace: string): unknown {
     this.stats.near.hits++;
-    noteOutcome('near', 'hit');
+    if (outcomes.traced) noteOutcome('near', 'hit');
     if (this.events.wantsHit) this.events.emit('hit', { key, layer: 'near', namespace });
     return value;
   }

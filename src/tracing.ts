@@ -1,11 +1,14 @@
 /**
  * Tracing through `node:diagnostics_channel` (O3). Three tracing channels:
  *
- *   larder:cache   cache calls (getValue, setValue, getMany, setMany, deleteValue, deleteKeys,
- *                  hget, hset) and generator runs (`operation: 'generate'`, inside the call that
- *                  missed)
- *   larder:lock    lock, read/write lock and semaphore acquisitions
- *   larder:store   every store round trip (the guard's calls: GET, SET, EVALSHA, PUBLISH, …)
+ *   larder:cache      cache calls (getValue, setValue, getMany, setMany, deleteValue, deleteKeys,
+ *                     hget, hset)
+ *   larder:lock       lock, read/write lock and semaphore acquisitions
+ *   larder:generator  generator runs (`operation: 'generate'`), inside the call that missed
+ *   larder:store      every store round trip (the guard's calls: GET, SET, EVALSHA, PUBLISH, …)
+ *
+ * The last two are larder's additions to the two channels SPEC O3 names: separate so that a
+ * tracer wanting spans of generator runs or store calls does not make every cache call traced.
  *
  * Each publishes Node's tracing events (start, end, asyncStart, asyncEnd, error) with one context
  * object per call; Node adds `result` (the call's return value) or `error` to it. `cacheId`
@@ -63,6 +66,7 @@ export interface StoreTraceContext {
 export const cacheChannel: TracingChannel<unknown, CacheTraceContext> = tracingChannel('larder:cache');
 export const lockChannel: TracingChannel<unknown, LockTraceContext> = tracingChannel('larder:lock');
 export const storeChannel: TracingChannel<unknown, StoreTraceContext> = tracingChannel('larder:store');
+export const generatorChannel: TracingChannel<unknown, CacheTraceContext> = tracingChannel('larder:generator');
 
 /**
  * The context of the traced cache call in progress, so that the read path can say what it found
@@ -70,6 +74,12 @@ export const storeChannel: TracingChannel<unknown, StoreTraceContext> = tracingC
  * traced calls: while no one subscribes, `getStore()` returns undefined after one flag check.
  */
 const current = new AsyncLocalStorage<CacheTraceContext>();
+
+/**
+ * Whether any traced cache call ever ran in this process (sticky): until then the read path does
+ * not even look up the outcome store. `noteOutcome` callers check it first.
+ */
+export const outcomes = { traced: false };
 
 /** Records the layer and outcome of the traced read in progress, if any (the first one wins). */
 export function noteOutcome(layer: Layer, outcome: Outcome): void {
@@ -82,5 +92,6 @@ export function noteOutcome(layer: Layer, outcome: Outcome): void {
 
 /** Runs a cache call under `larder:cache`. Call only when `cacheChannel.hasSubscribers`. */
 export function traceCache<T>(ctx: CacheTraceContext, fn: () => Promise<T>): Promise<T> {
+  outcomes.traced = true;
   return current.run(ctx, () => cacheChannel.tracePromise(fn, ctx));
 }

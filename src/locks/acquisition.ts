@@ -104,9 +104,7 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
   }
 
   /** What `larder:lock` calls this kind of acquisition (O3). */
-  protected get operation(): string {
-    return 'lock';
-  }
+  protected readonly operation: string = 'lock';
 
   /** Waits as the options say, and hands back the Lock. */
   acquire(): Promise<Lock> {

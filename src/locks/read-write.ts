@@ -33,9 +33,7 @@ interface RwKeys {
 }
 
 class ReadAcquisition extends Acquisition {
-  protected override get operation(): string {
-    return 'readLock';
-  }
+  protected override readonly operation: string = 'readLock';
 
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);
@@ -57,9 +55,7 @@ class ReadAcquisition extends Acquisition {
 }
 
 class WriteAcquisition extends Acquisition {
-  protected override get operation(): string {
-    return 'writeLock';
-  }
+  protected override readonly operation: string = 'writeLock';
 
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);

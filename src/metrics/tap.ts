@@ -1,7 +1,7 @@
 /**
  * The metrics tap of one cache: where the cache's own code reports what the metrics consumers
- * (telemetry/publisher.ts, larder-cache/otel, larder-cache/prometheus) and the `larder:store`,
- * `larder:lock` and `larder:cache` tracing channels (tracing.ts) want to know beyond the counters
+ * (metrics/publisher.ts, larder-cache/otel, larder-cache/prometheus) and the `larder:store`,
+ * `larder:lock` and `larder:generator` tracing channels (tracing.ts) want to know beyond the counters
  * of `stats()`: how long store calls, generator runs and lock acquisitions took, and each hit and
  * miss with its namespace.
  *
@@ -10,7 +10,7 @@
  * cache's 'hit'/'miss' events (observability.ts), whose payloads are only built when someone listens.
  */
 import type { Emitter, HitEvent, MissEvent } from '../observability.js';
-import { cacheChannel, lockChannel, storeChannel, type LockTraceContext } from '../tracing.js';
+import { generatorChannel, lockChannel, storeChannel, type LockTraceContext } from '../tracing.js';
 
 export type StoreKind = 'memory' | 'redis' | 'custom';
 
@@ -98,7 +98,7 @@ export class MetricsTap {
       try {
         p = op();
       } catch (err) {
-        p = Promise.reject(err as Error);
+        p = Promise.reject(err);
       }
     }
     if (this.timesStore) {
@@ -115,12 +115,12 @@ export class MetricsTap {
     for (const sink of this.#sinks) sink.storeCall?.(command, s, failed);
   }
 
-  /** Runs a generator: counted by the caller, timed here, traced as `generate` on `larder:cache`. */
+  /** Runs a generator: counted by the caller, timed here, traced on `larder:generator`. */
   generate<T>(namespace: string, key: string, fn: () => T | Promise<T>): Promise<T> {
     const call = async () => await fn();
     const t0 = this.timesGenerators ? performance.now() : 0;
-    const p = cacheChannel.hasSubscribers
-      ? cacheChannel.tracePromise(call, { operation: 'generate', namespace, key, cacheId: this.id })
+    const p = generatorChannel.hasSubscribers
+      ? generatorChannel.tracePromise(call, { operation: 'generate', namespace, key, cacheId: this.id })
       : call();
     if (!this.timesGenerators) return p;
     return p.then(

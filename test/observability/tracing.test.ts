@@ -21,13 +21,10 @@ interface Seen<C> {
 function watch<C extends { cacheId: number }>(name: string, cache: Cache): Seen<C> & { stop(): void } {
   const seen: Seen<C> = { starts: [], ends: [], errors: [] };
   const mine = (c: C) => c.cacheId === cache.core.tap.id;
-  const handlers = {
-    start: (c: C) => void (mine(c) && seen.starts.push(c)),
-    end: () => {},
-    asyncStart: () => {},
-    asyncEnd: (c: C) => void (mine(c) && seen.ends.push(c)),
-    error: (c: C) => void (mine(c) && seen.errors.push(c)),
+  const keep = (list: C[]) => (c: C) => {
+    if (mine(c)) list.push(c);
   };
+  const handlers = { start: keep(seen.starts), end: keep([]), asyncStart: keep([]), asyncEnd: keep(seen.ends), error: keep(seen.errors) };
   const ch = tracingChannel<unknown, C>(name);
   ch.subscribe(handlers);
   return { ...seen, stop: () => ch.unsubscribe(handlers) };
@@ -57,18 +54,21 @@ describe('tracing channels (O3)', () => {
     }
   });
 
-  test('a generator run is traced as generate inside the miss that ran it, and its error too', async () => {
+  test('a generator run is traced on larder:generator, inside the miss that ran it, and its error too', async () => {
     const cache = createCache({ store: createMemoryStore() });
-    const w = watch<CacheTraceContext>('larder:cache', cache);
+    const calls = watch<CacheTraceContext>('larder:cache', cache);
+    const gens = watch<CacheTraceContext>('larder:generator', cache);
     try {
       await cache.getValue('g', { generator: () => 'made' });
-      assert.deepEqual(w.starts.map((c) => c.operation), ['getValue', 'generate']);
-      assert.deepEqual(w.ends.map((c) => [c.operation, c.outcome]), [['generate', undefined], ['getValue', 'miss']]);
+      assert.deepEqual(calls.ends.map((c) => [c.operation, c.outcome]), [['getValue', 'miss']]);
+      assert.deepEqual(gens.ends.map((c) => [c.operation, c.key, c.result]), [['generate', 'g', 'made']]);
       const boom = new Error('boom');
       await assert.rejects(cache.getValue('h', { generator: () => { throw boom; } }), /boom/);
-      assert.deepEqual(w.errors.map((c) => [c.operation, c.error]), [['generate', boom], ['getValue', boom]]);
+      assert.deepEqual(gens.errors.map((c) => [c.operation, c.error]), [['generate', boom]]);
+      assert.deepEqual(calls.errors.map((c) => [c.operation, c.error]), [['getValue', boom]]);
     } finally {
-      w.stop();
+      calls.stop();
+      gens.stop();
       await cache.close();
     }
   });
