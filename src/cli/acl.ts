@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { createCache, type Cache } from '../cache.js';
 import { namespacePrefix } from '../keys.js';
 import { INVALIDATE_CHANNEL } from '../stores/redis/tracking.js';
+import { TELEMETRY_CHANNEL_PATTERN } from '../telemetry.js';
 import type { Target } from './target.js';
 
 export const ACL_SCHEMA = 'larder-cache/acl@1';
@@ -74,10 +75,42 @@ export function aclRules(namespace: string, opts: AclOptions): string[] {
   ];
 }
 
+/**
+ * What the command line itself sends (`acl --operator`): scans and reads for doctor, keys,
+ * inspect and locks, CONFIG GET for the eviction policy, the tracking probe, and PSUBSCRIBE to
+ * the telemetry channels for stats and the dashboard. Keys are granted read-only (`%R~`).
+ */
+export const OPERATOR_COMMANDS: readonly string[] = [
+  'scan', 'dbsize', 'pttl', 'type', 'strlen', 'exists', 'get', 'hscan', 'lrange', 'sscan', 'zrange', 'zcard',
+  'memory|usage', 'config|get', 'cluster|slots', 'cluster|info', 'cluster|nodes', 'command|info',
+  'client|id', 'client|tracking', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe',
+  'ping', 'auth', 'hello', 'select', 'quit', 'info',
+];
+
+/** A read-only user for the command line and the dashboard: every namespace, or one. */
+export function operatorRules(namespace: string | undefined, opts: AclOptions): string[] {
+  const keys = namespace === undefined ? 'lr:*' : `${namespacePrefix(namespace)}*`;
+  return [
+    opts.user,
+    'reset',
+    'on',
+    opts.password === undefined ? '><password>' : `>${opts.password}`,
+    `%R~${keys}`,
+    `&${TELEMETRY_CHANNEL_PATTERN}`,
+    `&${INVALIDATE_CHANNEL}`,
+    '-@all',
+    ...OPERATOR_COMMANDS.map((c) => `+${c}`),
+  ];
+}
+
 /** One line for redis-cli: words quoted only where they need it. */
-export function aclLine(namespace: string, opts: AclOptions): string {
+export function quoteRules(rules: readonly string[]): string {
   const quote = (w: string) => (/^[\w.:@&~>+|<{}*%-]+$/.test(w) ? w : JSON.stringify(w));
-  return ['ACL', 'SETUSER', ...aclRules(namespace, opts)].map(quote).join(' ');
+  return ['ACL', 'SETUSER', ...rules].map(quote).join(' ');
+}
+
+export function aclLine(namespace: string, opts: AclOptions): string {
+  return quoteRules(aclRules(namespace, opts));
 }
 
 export interface CheckStep {

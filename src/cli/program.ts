@@ -12,7 +12,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Writable } from 'node:stream';
-import { aclLine, aclRules, checkAcl, ACL_SCHEMA } from './acl.js';
+import { aclRules, checkAcl, operatorRules, quoteRules, ACL_SCHEMA } from './acl.js';
 import { DOCTOR_DEFAULTS, formatBytes, runDoctor, type DoctorReport } from './doctor.js';
 import { startDashboard } from './dashboard.js';
 import { Aggregator, listenTelemetry, type StatsSnapshot } from './feed.js';
@@ -260,15 +260,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
     });
 
-  withCommon(program.command('acl').argument('<namespace>', 'the tenant').description('the ACL SETUSER line confining one tenant; --check proves it live (writes and deletes larder-acl-check keys)'))
-    .option('--user <name>', 'the Redis user (default: the namespace)')
+  withCommon(
+    program
+      .command('acl')
+      .argument('[namespace]', 'the tenant')
+      .description('the ACL SETUSER line confining one tenant (or, with --operator, a read-only user for this command line); --check proves a tenant\'s live (writes and deletes larder-acl-check keys)'),
+  )
+    .option('--user <name>', 'the Redis user (default: the namespace; larder-operator with --operator)')
     .option('--password <pw>', 'its password (default: a placeholder; required with --check)')
     .option('--check', 'connect as that user and exercise larder, and fail to reach another tenant')
-    .action(async (namespace: string, o: Common & { user?: string; password?: string; check?: boolean }) => {
+    .option('--operator', 'a read-only user for doctor, keys, inspect, locks, stats and the dashboard (all namespaces, or the one given)')
+    .action(async (namespace: string | undefined, o: Common & { user?: string; password?: string; check?: boolean; operator?: boolean }) => {
+      if (o.operator === true) {
+        const user = o.user ?? 'larder-operator';
+        const rules = operatorRules(namespace, { user, password: o.password });
+        if (o.json === true) writeJson(io.stdout, { schema: ACL_SCHEMA, namespace: namespace ?? null, user, rules, line: quoteRules(rules) });
+        else writeLine(io.stdout, quoteRules(rules));
+        return;
+      }
+      if (namespace === undefined) throw new CliFailure('acl needs a NAMESPACE (or --operator)');
       const user = o.user ?? namespace;
       if (o.check !== true) {
-        if (o.json === true) writeJson(io.stdout, { schema: ACL_SCHEMA, namespace, user, rules: aclRules(namespace, { user, password: o.password }), line: aclLine(namespace, { user, password: o.password }) });
-        else writeLine(io.stdout, aclLine(namespace, { user, password: o.password }));
+        const rules = aclRules(namespace, { user, password: o.password });
+        if (o.json === true) writeJson(io.stdout, { schema: ACL_SCHEMA, namespace, user, rules, line: quoteRules(rules) });
+        else writeLine(io.stdout, quoteRules(rules));
         return;
       }
       if (o.password === undefined) throw new CliFailure('acl --check needs --password (the tenant user\'s)');

@@ -9,7 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { aclRules, LARDER_COMMANDS, type AclCheckReport } from '../../src/cli/acl.js';
+import { aclRules, LARDER_COMMANDS, operatorRules, type AclCheckReport } from '../../src/cli/acl.js';
+import type { DoctorReport } from '../../src/cli/doctor.js';
+import type { InspectReport } from '../../src/cli/inspect.js';
+import type { KeysReport } from '../../src/cli/keys.js';
+import type { LocksReport } from '../../src/cli/locks.js';
+import type { StatsSnapshot } from '../../src/cli/feed.js';
+import { createCache } from '../../src/index.js';
 import { cli, cliJson } from '../support/cli.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
@@ -110,5 +116,42 @@ describe('acl --check on a real Redis (K5)', () => {
     assert.equal((await cli(['acl', 'acme.example.com', '--check', '--store', server.url])).code, 2);
     const r = await cli(['acl', 'acme.example.com', '--user', 'acme', '--password', 'wrong', '--check', '--store', server.url]);
     assert.notEqual(r.code, 0);
+  });
+});
+
+describe('acl --operator: a read-only user for the command line', () => {
+  test('doctor, keys, inspect, locks and stats work as that user, which cannot write; ACL LOG stays empty', async () => {
+    const server = await startRedis();
+    const cache = createCache({ store: server.url, namespace: 'acme', telemetry: { publishEverySec: 1 } });
+    try {
+      const printed = await cli(['acl', '--operator', '--password', 'opw']);
+      assert.match(printed.stdout, /^ACL SETUSER larder-operator reset on >opw %R~lr:\* &lr:\*:telemetry &__redis__:invalidate -@all /);
+      assert.match(await server.cli('ACL', 'SETUSER', ...operatorRules(undefined, { user: 'op', password: 'opw' })), /OK/);
+      await server.cli('ACL', 'LOG', 'RESET');
+      await cache.setValue('k', { a: 1 });
+      await cache.getValue('k');
+      const lock = await cache.lock('job', { ttlMs: 30_000 });
+      const store = `redis://op:opw@127.0.0.1:${server.port}`;
+      const doctor = await cliJson<DoctorReport>(['doctor', '--store', store]);
+      assert.equal(doctor.doc.config.maxmemoryPolicy, 'noeviction', 'CONFIG GET allowed');
+      assert.ok(doctor.doc.namespaces[0]!.bytes > 0, 'MEMORY USAGE allowed');
+      assert.equal(doctor.doc.tracking.allowed, true);
+      assert.deepEqual(doctor.doc.findings.map((f) => f.code).sort(), ['NOEVICTION_NO_TTL', 'NO_TTL_NAMESPACE']);
+      assert.deepEqual((await cliJson<KeysReport>(['keys', '*', '--store', store, '--namespace', 'acme'])).doc.keys.map((k) => k.key), ['k']);
+      assert.deepEqual((await cliJson<InspectReport>(['inspect', 'k', '--store', store, '--namespace', 'acme'])).doc.value, { a: 1 });
+      assert.equal((await cliJson<LocksReport>(['locks', '--store', store])).doc.locks[0]!.fencing, lock.fencingToken);
+      assert.equal((await cliJson<StatsSnapshot>(['stats', '--store', store, '--seconds', '2'])).doc.sources.length, 1);
+      await lock.release();
+      assert.deepEqual(await aclLog(server), [], 'the command line sent nothing the operator line does not allow');
+      // Read-only: a write as the operator is refused.
+      const { Redis } = await import('ioredis');
+      const op = new Redis({ port: server.port, username: 'op', password: 'opw', lazyConnect: true, enableReadyCheck: false });
+      await op.connect();
+      await assert.rejects(op.set(cache.key('k', undefined), 'x'), /NOPERM/);
+      op.disconnect();
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
   });
 });
