@@ -36,8 +36,9 @@ describe('doctor on a seeded Redis (OP2)', () => {
 
   test('finds TTL-less namespaces, oversized values, noeviction with TTL-less keys and refused tracking, and exits 1', async () => {
     const url = `redis://notrack:pw@127.0.0.1:${server.port}`;
-    const { code, doc } = await cliJson<DoctorReport>(['doctor', '--store', url]);
+    const { code, doc, stderr } = await cliJson<DoctorReport>(['doctor', '--store', url]);
     assert.equal(code, 1);
+    assert.equal(stderr, '', 'a scan shorter than a second draws no progress bar');
     assert.equal(doc.schema, 'larder-cache/doctor@1');
     const codes = doc.findings.map((f) => f.code).sort();
     assert.deepEqual(codes, ['NOEVICTION_NO_TTL', 'NO_TTL_NAMESPACE', 'OVERSIZED_VALUE', 'TRACKING_REFUSED']);
