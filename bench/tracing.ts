@@ -75,7 +75,8 @@ async function main(): Promise<void> {
       const figures = new Map<number, Map<Variant, number>>();
       for (const concurrency of [1, 64]) {
         console.log(`${setup.name}, c=${concurrency}`);
-        const samples = await alternate(VARIANTS, rounds, async (variant) => {
+        const samples = await alternate(VARIANTS, rounds, async (name) => {
+          const variant = name as Variant;
           const cache = variant === 'telemetry' ? telemetry : plain;
           const off = enable(variant, cache);
           try {
@@ -87,8 +88,8 @@ async function main(): Promise<void> {
             off();
           }
         });
-        const med = new Map<Variant, number>([...samples].map(([v, xs]) => [v, median(xs)]));
-        for (const [v, xs] of samples) console.log(`  ${v.padEnd(20)} ${fmt(med.get(v)!).padStart(10)} ops/s   rounds: ${xs.map(fmt).join(' ')}`);
+        const med = new Map<Variant, number>([...samples].map(([v, xs]) => [v as Variant, median(xs)]));
+        for (const [v, xs] of samples) console.log(`  ${v.padEnd(20)} ${fmt(med.get(v as Variant)!).padStart(10)} ops/s   rounds: ${xs.map(fmt).join(' ')}`);
         figures.set(concurrency, med);
       }
       for (const v of VARIANTS) {

@@ -5,7 +5,8 @@
  *   register(cache);                        // prom-client's default registry
  *   register(cache, registry, { maxNamespaceLabels: 100 });
  *
- * `prom-client` is an optional peer dependency: only this subpath imports it. Several caches may
+ * `prom-client` is an optional peer dependency: only this subpath imports it. Counts are kept in
+ * plain arrays and handed to prom-client at scrape time (histogram.ts says why). Several caches may
  * be registered on one registry: they share one set of metrics (counters summed across them), so
  * registering a second cache never throws "already registered".
  *
@@ -24,10 +25,11 @@
  * O6: the first `maxNamespaceLabels` (default 50) namespaces seen on a registry keep their name;
  * later ones are counted under namespace="other".
  */
-import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
+import { Counter, Gauge, register as defaultRegistry, type Metric, type Registry } from 'prom-client';
 import type { Cache } from '../cache.js';
 import type { CacheCore } from '../core.js';
 import { NamespaceLabels } from '../metrics/labels.js';
+import { ScrapedHistogram, type Series } from './histogram.js';
 
 export interface RegisterOptions {
   /** Namespaces given their own label (per registry) before the rest go under "other" (O6). Default 50. */
@@ -48,12 +50,19 @@ interface RegistryMetrics {
   /** Counters of caches no longer registered (stopped or closed): totals never go back. */
   readonly retired: Totals;
   readonly labels: NamespaceLabels;
-  /** Labelled children of `requests` by layer, result and namespace (requestCounter). */
-  readonly children: Map<string, { inc(): void }>;
-  readonly requests: Counter<'namespace' | 'layer' | 'result'>;
-  readonly generatorDuration: Histogram;
-  readonly storeDuration: Histogram<'command'>;
-  readonly lockWait: Histogram<'outcome'>;
+  /**
+   * Reads by namespace: [near hit, near miss, store hit, store miss], counted in plain arrays and
+   * handed to the requests counter at scrape time (prom-client's inc hashes its labels per call).
+   * `byLabel` holds one array per label value; `byNamespace` maps each namespace seen to its
+   * label's array (bounded: past MAX_NAMESPACES the label is looked up each time).
+   */
+  readonly byLabel: Map<string, Float64Array>;
+  readonly byNamespace: Map<string, Float64Array>;
+  readonly generatorDuration: ScrapedHistogram;
+  readonly storeDuration: ScrapedHistogram;
+  /** storeDuration's series by command. */
+  readonly commands: Map<string, Series>;
+  readonly lockWait: ScrapedHistogram;
 }
 
 interface Totals {
@@ -67,8 +76,10 @@ interface Totals {
 
 const byRegistry = new WeakMap<Registry, RegistryMetrics>();
 
-/** How many labelled request counters are remembered per registry (namespaces past it are looked up each time). */
-const MAX_CHILDREN = 10_000;
+/** Namespaces whose counts array is remembered per registry (past it, the label is looked up each time). */
+const MAX_NAMESPACES = 10_000;
+const LAYERS = ['near', 'store'] as const;
+const RESULTS = ['hit', 'miss'] as const;
 
 function totals(m: RegistryMetrics): Totals {
   const t: Totals = structuredClone(m.retired);
@@ -109,33 +120,39 @@ function metricsOf(registry: Registry, maxNamespaceLabels: number | undefined): 
   const existing = byRegistry.get(registry);
   if (existing !== undefined) return existing;
   const registers = [registry];
+  const histogram = (name: string, help: string, label: string | null) => {
+    const h = new ScrapedHistogram(name, help, label, SECONDS_BUCKETS);
+    registry.registerMetric(h as unknown as Metric);
+    return h;
+  };
   const m: RegistryMetrics = {
     cores: new Set(),
     retired: { generatorRuns: 0, staleServes: 0, acquired: 0, timeouts: 0, evictions: 0, errors: {} },
     labels: new NamespaceLabels(maxNamespaceLabels),
-    children: new Map(),
-    requests: new Counter({
-      name: 'larder_cache_requests_total',
-      help: 'Cache reads by namespace, layer (near, store) and result (hit, miss)',
-      labelNames: ['namespace', 'layer', 'result'],
-      registers,
-    }),
-    generatorDuration: new Histogram({ name: 'larder_generator_duration_seconds', help: 'Duration of generator runs', buckets: SECONDS_BUCKETS, registers }),
-    storeDuration: new Histogram({
-      name: 'larder_store_command_duration_seconds',
-      help: 'Duration of store round trips by command',
-      labelNames: ['command'],
-      buckets: SECONDS_BUCKETS,
-      registers,
-    }),
-    lockWait: new Histogram({
-      name: 'larder_lock_wait_seconds',
-      help: 'Time to acquire a lock, read/write lock or permit, by outcome (acquired, timeout, error)',
-      labelNames: ['outcome'],
-      buckets: SECONDS_BUCKETS,
-      registers,
-    }),
+    byLabel: new Map(),
+    byNamespace: new Map(),
+    generatorDuration: histogram('larder_generator_duration_seconds', 'Duration of generator runs', null),
+    storeDuration: histogram('larder_store_command_duration_seconds', 'Duration of store round trips by command', 'command'),
+    commands: new Map(),
+    lockWait: histogram('larder_lock_wait_seconds', 'Time to acquire a lock, read/write lock or permit, by outcome (acquired, timeout, error)', 'outcome'),
   };
+  new Counter({
+    name: 'larder_cache_requests_total',
+    help: 'Cache reads by namespace, layer (near, store) and result (hit, miss)',
+    labelNames: ['namespace', 'layer', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [namespace, counts] of m.byLabel) {
+        for (let l = 0; l < 2; l++) {
+          for (let r = 0; r < 2; r++) {
+            const n = counts[l * 2 + r]!;
+            if (n > 0) this.inc({ namespace, layer: LAYERS[l], result: RESULTS[r] }, n);
+          }
+        }
+      }
+    },
+  });
   observedCounter(registry, 'larder_generator_runs_total', 'Generator runs', () => totals(m).generatorRuns);
   observedCounter(registry, 'larder_stale_serves_total', 'Stale values served (S6, S7)', () => totals(m).staleServes);
   observedCounter(registry, 'larder_lock_acquired_total', 'Locks, read/write locks and permits acquired', () => totals(m).acquired);
@@ -167,20 +184,16 @@ function metricsOf(registry: Registry, maxNamespaceLabels: number | undefined): 
   return m;
 }
 
-/**
- * The labelled child of larder_cache_requests_total for one read: looked up once per label
- * combination (prom-client hashes a label object on every inc; a hit path should not).
- */
-function requestCounter(m: RegistryMetrics, namespace: string, layer: 'near' | 'store', result: 'hit' | 'miss'): { inc(): void } {
-  const id = `${layer}\u0000${result}\u0000${namespace}`;
-  let child = m.children.get(id);
-  if (child === undefined) {
-    child = m.requests.labels({ namespace: m.labels.of(namespace), layer, result });
-    // Bounded like the labels: past the cap every new namespace shares the "other" child, so
-    // only remember the named ones (at most maxNamespaceLabels × 3 entries).
-    if (m.children.size < MAX_CHILDREN) m.children.set(id, child);
+/** The counts array of `namespace`'s label (O6: past the cap, the shared "other" one). */
+function requestCounts(m: RegistryMetrics, namespace: string): Float64Array {
+  let counts = m.byNamespace.get(namespace);
+  if (counts === undefined) {
+    const label = m.labels.of(namespace);
+    counts = m.byLabel.get(label);
+    if (counts === undefined) m.byLabel.set(label, (counts = new Float64Array(4)));
+    if (m.byNamespace.size < MAX_NAMESPACES) m.byNamespace.set(namespace, counts);
   }
-  return child;
+  return counts;
 }
 
 /** Exposes `cache`'s metrics on `registry` (default: prom-client's global registry). */
@@ -189,11 +202,18 @@ export function register(cache: Cache, registry: Registry = defaultRegistry, opt
   const m = metricsOf(registry, opts.maxNamespaceLabels);
   if (m.cores.has(core)) throw new TypeError('this cache is already registered on that registry');
   m.cores.add(core);
+  const generatorSeries = m.generatorDuration.series();
   const removeSink = core.tap.add({
-    request: (namespace, layer, result) => requestCounter(m, namespace, layer, result).inc(),
-    storeCall: (command, s) => m.storeDuration.observe({ command }, s),
-    generator: (s) => m.generatorDuration.observe(s),
-    lockAcquire: (s, outcome) => m.lockWait.observe({ outcome }, s),
+    request: (namespace, layer, result) => {
+      requestCounts(m, namespace)[(layer === 'near' ? 0 : 2) + (result === 'hit' ? 0 : 1)]!++;
+    },
+    storeCall: (command, s) => {
+      let series = m.commands.get(command);
+      if (series === undefined) m.commands.set(command, (series = m.storeDuration.series(command)));
+      m.storeDuration.observe(series, s);
+    },
+    generator: (s) => m.generatorDuration.observe(generatorSeries, s),
+    lockAcquire: (s, outcome) => m.lockWait.observe(m.lockWait.series(outcome), s),
   });
   let stopped = false;
   const stop = () => {

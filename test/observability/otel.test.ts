@@ -53,7 +53,8 @@ describe('larder-cache/otel (O4)', () => {
       const gen = (await o.value('larder.generator.duration')) as Histogram;
       assert.equal(gen.count, 1);
       const store = (await o.points('larder.store.command.duration')).map((p) => [p.attributes.command, (p.value as Histogram).count]);
-      assert.ok(store.some(([c, n]) => c === 'GET' && Number(n) >= 4), JSON.stringify(store));
+      // The misses went to the store; hits of known keys may not (the embedded store's shared reads).
+      assert.ok(store.some(([c, n]) => c === 'GET' && Number(n) >= 2), JSON.stringify(store));
       assert.ok(store.some(([c]) => c === 'SET'));
       assert.equal(await o.value('larder.near.entries'), 0);
       assert.equal(await o.value('larder.invalidations.pending'), 0);

@@ -100,7 +100,8 @@ describe('tracing channels (O3)', () => {
     const w = watch<StoreTraceContext>('larder:store', cache);
     try {
       await cache.setValue('k', 'v');
-      await cache.getValue('k');
+      // A key never read: a GET (the embedded store serves reads of known keys without a round trip).
+      await cache.getValue('never-written');
       await cache.getMany(['k', 'l']);
       assert.deepEqual(w.ends.map((c) => c.operation), ['SET', 'GET', 'MGET']);
       assert.ok(w.ends.every((c) => c.store === 'custom'));
