@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { createCache, type Cache } from '../cache.js';
 import { namespacePrefix } from '../keys.js';
 import { INVALIDATE_CHANNEL } from '../stores/redis/tracking.js';
-import { TELEMETRY_CHANNEL_PATTERN } from '../telemetry.js';
+import { TELEMETRY_CHANNEL_PATTERN, telemetryChannel } from '../telemetry.js';
 import type { Target } from './target.js';
 
 export const ACL_SCHEMA = 'larder-cache/acl@1';
@@ -261,10 +261,27 @@ export async function checkAcl(target: Target, namespace: string, user: string, 
     nearCache: { maxEntries: 100 },
     onStoreError: 'throw',
     commandTimeoutMs: 3000,
+    telemetry: { publishEverySec: 0.5 },
   });
   cache.on('error', (err) => errors.push(err.message.split('\n')[0]!));
   try {
     await exercise(cache, step);
+    await step('telemetry published on the tenant\'s channel (OP4)', async () => {
+      const [node] = await confined.masters();
+      if (node === undefined) throw new Error('no connection');
+      const sub = node.duplicate({ lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null });
+      sub.on('error', () => undefined);
+      try {
+        await sub.connect();
+        const heard = new Promise<void>((resolve) => sub.on('message', () => resolve()));
+        await sub.subscribe(telemetryChannel(namespace));
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([heard, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no telemetry message within 3 s')), 3000)))]);
+        clearTimeout(timer);
+      } finally {
+        sub.disconnect();
+      }
+    });
     // Before the refusals below, which are errors on purpose.
     await step('no store errors reported', () => {
       if (errors.length > 0) throw new Error([...new Set(errors)].slice(0, 3).join('; '));
