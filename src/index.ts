@@ -45,3 +45,16 @@ export type { LarderMiddleware, MiddlewareOptions, RequestInfo } from './middlew
 export { DocumentCache } from './documents.js';
 export type { ClearDocumentOptions, DocumentsOptions, Frozen } from './documents.js';
 export { argumentDigest } from './memo/digest.js';
+// Published telemetry (OP4): the message the `telemetry` option publishes, for consumers.
+export {
+  OTHER_NAMESPACE,
+  parseTelemetry,
+  TELEMETRY_CHANNEL_PATTERN,
+  TELEMETRY_CHANNEL_SUFFIX,
+  TELEMETRY_KIND,
+  TELEMETRY_VERSION,
+  telemetryChannel,
+} from './telemetry.js';
+export type { NamespaceCounters, TelemetryMessage, TelemetryOptions } from './telemetry.js';
+// Tracing channels (O3): the context objects their subscribers receive.
+export type { CacheTraceContext, LockTraceContext, StoreTraceContext } from './tracing.js';

@@ -27,9 +27,9 @@ function toRecord(entries: Iterable<[string, unknown]>): Record<string, unknown>
   return out;
 }
 
-async function generateOnce<T>(core: CacheCore, generator: () => T | Promise<T>): Promise<T> {
+function generateOnce<T>(core: CacheCore, scope: Scope, name: string, generator: () => T | Promise<T>): Promise<T> {
   core.stats.generatorRuns++;
-  return await generator();
+  return core.tap.generate(scope.namespace, name, generator);
 }
 
 // ------------------------------------------------------------------------------- hashes (H)
@@ -64,7 +64,7 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   return core.flights.run(`${pk}\u0000${field}`, async () => {
     const again = await read(false);
     if (again !== MISS) return again;
-    const value = await generateOnce(core, generator);
+    const value = await generateOnce(core, scope, name, generator);
     if (value !== undefined) {
       const bytes = core.encode(value);
       await core.guard.write('HSET', () => core.values.hset(pk, field, bytes));

@@ -170,9 +170,9 @@ export function valueLoad<T>(
       const v = await readValue(core, scope, pk, key, false);
       return v === MISS ? null : { value: v };
     },
-    generate: async () => {
+    generate: () => {
       core.stats.generatorRuns++;
-      return await generator();
+      return core.tap.generate(scope.namespace, key, generator);
     },
     fill: (value, deltaMs, lease) => fill(core, pk, value, ttlMs, policy, deltaMs, lease),
   };
