@@ -34,10 +34,10 @@
  * position (a heartbeat) well within the retention even when nothing changes.
  */
 
-/** The part of a node-postgres client this module uses. */
-export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
-}
+import type { ClientBase } from 'pg';
+
+/** A node-postgres client (only its query() is used). */
+export type Queryable = Pick<ClientBase, 'query'>;
 
 export interface Position {
   /** Highest log id read (a bigint, kept as its decimal text). */

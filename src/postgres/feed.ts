@@ -309,6 +309,15 @@ export class PostgresChangeFeed {
     }
   }
 
+  // Read through methods: the loop awaits between checks, and stop() or a NOTIFY may change them.
+  #isStopped(): boolean {
+    return this.#stopped;
+  }
+
+  #isDirty(): boolean {
+    return this.#dirty;
+  }
+
   async #run(): Promise<void> {
     const pg = await loadPg().catch((err: unknown) => {
       this.#report(err);
@@ -340,18 +349,18 @@ export class PostgresChangeFeed {
       try {
         await client.connect();
         await client.query(`LISTEN ${ident(this.#channel)}`);
-        if (this.#stopped) break;
+        if (this.#isStopped()) break;
         this.#health = 'catching-up';
         await this.#session(client, () => broken);
       } catch (err) {
-        if (!this.#stopped) this.#report(err);
+        if (!this.#isStopped()) this.#report(err);
       } finally {
         client.removeAllListeners('notification');
         await client.end().catch(() => undefined);
         client.on('error', () => undefined);
       }
-      if (this.#stopped) break;
-      if (this.#health === 'live') backoff = BACKOFF_MIN_MS;
+      if (this.#isStopped()) break;
+      if (this.health() === 'live') backoff = BACKOFF_MIN_MS;
       this.#health = 'disconnected';
       await sleep(backoff, this.#waiter);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
@@ -376,11 +385,11 @@ export class PostgresChangeFeed {
       }
       const err = broken();
       if (err !== null) throw err;
-      if (this.#stopped) return;
-      if (!this.#dirty) await sleep(this.#pollMs, this.#waiter);
+      if (this.#isStopped()) return;
+      if (!this.#isDirty()) await sleep(this.#pollMs, this.#waiter);
       const after = broken();
       if (after !== null) throw after;
-      if (this.#stopped) return;
+      if (this.#isStopped()) return;
     }
   }
 
@@ -416,13 +425,14 @@ export class PostgresChangeFeed {
 
   async #drain(client: Client): Promise<void> {
     for (;;) {
-      const from = this.#position!;
+      const from = this.#position;
+      if (from === null) throw new Error('the change feed read before it had a position');
       const page = await this.#queries.read(client, from, this.#batch);
       await this.#apply(client, page.rows);
       this.#position = page.position;
       this.#positionAt = Date.now();
       if (page.rows.length > 0) await this.#save(client);
-      if (!page.full || this.#stopped) return;
+      if (!page.full || this.#isStopped()) return;
     }
   }
 

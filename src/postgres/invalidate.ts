@@ -21,13 +21,13 @@ export type Invalidate = (namespace: string, doctype: string, name: string | nul
 const MAX_VIEWS = 10_000;
 
 export function documentInvalidator(cache: Cache): Invalidate {
-  const views = new Map<string, DocumentCache>();
-  const view = (namespace: string): DocumentCache => {
+  const views = new Map<string, DocumentCache<object>>();
+  const view = (namespace: string): DocumentCache<object> => {
     let docs = views.get(namespace);
     if (docs === undefined) {
       if (views.size >= MAX_VIEWS) views.clear();
       // clearDocumentCache never loads: the loader is only there because documents() needs one.
-      docs = cache.forNamespace(namespace).documents<Record<string, unknown>>({ load: () => undefined });
+      docs = cache.forNamespace(namespace).documents({ load: () => undefined });
       views.set(namespace, docs);
     }
     return docs;

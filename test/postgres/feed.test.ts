@@ -73,7 +73,7 @@ async function world(
         });
         docsByCache.set(view, docs);
       }
-      return (await docs.getCachedDoc(doctype, name)) as Record<string, unknown>;
+      return docs.getCachedDoc(doctype, name);
     },
     async close() {
       await feed.stop();
@@ -99,7 +99,7 @@ describe('postgres change feed (CF1–CF3)', () => {
       await w.feed.install();
       await w.feed.install();
       assert.match(w.feed.sql(), /CREATE TABLE IF NOT EXISTS "larder".change_log/);
-      const { rows } = await w.sql.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = '"tabItem"'::regclass AND NOT tgisinternal ORDER BY tgname`);
+      const { rows } = await w.sql.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = '"tabItem"'::regclass AND NOT tgisinternal ORDER BY tgname`);
       assert.deepEqual(rows.map((r) => r.tgname), ['larder_larder_del', 'larder_larder_ins', 'larder_larder_trunc', 'larder_larder_upd']);
       assert.equal(w.feed.health(), 'starting');
     } finally {
@@ -119,7 +119,7 @@ describe('postgres change feed (CF1–CF3)', () => {
       // A doc cached as missing is not cached (D4); a cached doc deleted by SQL goes away.
       await w.get('Item', 'ITEM-2');
       await server.psql(w.db, `DELETE FROM "tabItem" WHERE name = 'ITEM-2'`);
-      await until(async () => (await w.get('Item', 'ITEM-2').then(() => true, () => false)) === false, 'the DELETE to invalidate ITEM-2');
+      await until(async () => !(await w.get('Item', 'ITEM-2').then(() => true, () => false)), 'the DELETE to invalidate ITEM-2');
       await server.psql(w.db, `INSERT INTO "tabItem" VALUES ('ITEM-2', 'Again', 7)`);
       await until(async () => (await w.get('Item', 'ITEM-2').then((d) => d.price, () => null)) === 7, 'the INSERT to be read');
     } finally {
