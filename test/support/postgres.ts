@@ -93,7 +93,9 @@ export async function usePostgres(): Promise<Postgres> {
   const host = '127.0.0.1';
   let port = 5432;
   let stop: (() => void) | null = null;
-  if (!(await answers(`postgres://${USER}@${host}:5432/test`)) && !(await answers(`postgres://${USER}@${host}:5432/postgres`))) {
+  // LARDER_TEST_OWN_POSTGRES=1 skips the running server (to try the initdb path on a machine that has one).
+  const useRunning = process.env.LARDER_TEST_OWN_POSTGRES !== '1';
+  if (!useRunning || (!(await answers(`postgres://${USER}@${host}:5432/test`)) && !(await answers(`postgres://${USER}@${host}:5432/postgres`)))) {
     const own = await startOwn();
     port = own.port;
     stop = own.stop;
