@@ -123,16 +123,17 @@ const ms = (n: number) => `${n.toFixed(2)} ms`;
 const floorP50 = median(floor);
 const floorP99 = percentile(floor, 99);
 console.log(`\n${machine()}; PostgreSQL ${ver[0]?.server_version ?? '?'} on 127.0.0.1; ${SINGLE} single-row UPDATEs, ${BULK_ROUNDS} × ${fmt(BULK_ROWS)}-row UPDATEs per store\n`);
+const CF1_P99_MS = 1000;
 console.log(
   table([
-    ['commit → invalidation', 'p50', 'p99', 'p50 ÷ NOTIFY floor', 'p99 ÷ NOTIFY floor'],
-    ['bare LISTEN/NOTIFY (floor)', ms(floorP50), ms(floorP99), '1×', '1×'],
+    ['commit → invalidation', 'p50', 'p99', 'p99 ÷ floor p99', 'CF1 target (p99 ≤ 1 s)'],
+    ['bare LISTEN/NOTIFY (floor)', ms(floorP50), ms(floorP99), '1×', '—'],
     ...([['larder, embedded store', onMemory], ['larder, Redis', viaRedis]] as const).map(([name, r]) => [
       name,
       ms(median(r.latencies)),
       ms(percentile(r.latencies, 99)),
-      `${(median(r.latencies) / floorP50).toFixed(1)}×`,
       `${(percentile(r.latencies, 99) / floorP99).toFixed(1)}×`,
+      percentile(r.latencies, 99) <= CF1_P99_MS ? 'met' : '**missed**',
     ]),
   ]),
 );

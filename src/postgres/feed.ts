@@ -28,7 +28,7 @@
 import type { Client, Notification } from 'pg';
 import type { Cache } from '../cache.js';
 import { LogQueries, type LogRow, type Position } from './cursor.js';
-import { ddl, ident, qualified, validateSqlName, type WatchedTable } from './ddl.js';
+import { ddl, ident, installScript, qualified, validateSqlName, type WatchedTable } from './ddl.js';
 import { documentInvalidator, type Invalidate } from './invalidate.js';
 
 export type FeedHealth = 'starting' | 'catching-up' | 'live' | 'disconnected';
@@ -90,6 +90,9 @@ const DEFAULT_PRUNE_SEC = 300;
 const DEFAULT_BATCH = 5_000;
 /** Invalidations in flight at once while applying a page (the store batches them per tick). */
 const IN_FLIGHT = 256;
+const CONNECT_TIMEOUT_MS = 10_000;
+const KEEPALIVE_MS = 10_000;
+const QUERY_TIMEOUT_MS = 30_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2_000;
 
@@ -235,9 +238,13 @@ export class PostgresChangeFeed {
     return this.#name;
   }
 
-  /** The DDL `install()` runs (idempotent), for migration tools. */
+  /** The DDL `install()` runs (idempotent), for migration tools: no BEGIN/COMMIT of its own. */
   sql(): string {
-    return ddl({ schema: this.#schema, channel: this.#channel, tables: this.#tables });
+    return ddl(this.#plan());
+  }
+
+  #plan() {
+    return { schema: this.#schema, channel: this.#channel, tables: this.#tables };
   }
 
   /** Creates (or updates) the change log, the positions table and the triggers. Idempotent. */
@@ -246,7 +253,7 @@ export class PostgresChangeFeed {
     const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'larder-feed-install' });
     await client.connect();
     try {
-      await client.query(this.sql());
+      await client.query(installScript(this.#plan()));
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -265,16 +272,21 @@ export class PostgresChangeFeed {
    * PostgreSQL cannot be reached it keeps trying (health `'disconnected'`). stop() rejects it.
    */
   start(): Promise<void> {
-    if (this.#stopped) return Promise.reject(new Error('this change feed was stopped'));
+    if (this.#running === null) {
+      this.#stopped = false;
+      this.#health = 'starting';
+    }
     const live = new Promise<void>((resolve, reject) => {
       if (this.#health === 'live') resolve();
       else this.#liveWaiters.push({ resolve, reject });
     });
-    this.#running ??= this.#run();
+    this.#running ??= this.#run().finally(() => {
+      this.#running = null;
+    });
     return live;
   }
 
-  /** Stops reading and closes the connection. The saved position stays for the next start. */
+  /** Stops reading and closes the connection. The position stays for the next start(), here or elsewhere. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#waiter.wake?.();
@@ -332,7 +344,12 @@ export class PostgresChangeFeed {
       const client = new pg.Client({
         connectionString: this.#connectionString,
         application_name: `larder-feed:${this.#name}`.slice(0, 63),
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // A connection that silently stopped answering (a NAT or proxy idle timeout) must surface
+        // as an error, or the feed would wait on it forever while claiming to be live.
         keepAlive: true,
+        keepAliveInitialDelayMillis: KEEPALIVE_MS,
+        query_timeout: QUERY_TIMEOUT_MS,
       });
       let broken: Error | null = null;
       const onBroken = (err?: Error) => {

@@ -99,6 +99,9 @@ describe('postgres change feed (CF1–CF3)', () => {
       await w.feed.install();
       await w.feed.install();
       assert.match(w.feed.sql(), /CREATE TABLE IF NOT EXISTS "larder".change_log/);
+      // For a migration tool's own transaction: no BEGIN or COMMIT of its own. Run it by hand, twice.
+      assert.doesNotMatch(w.feed.sql(), /^(BEGIN|COMMIT);/m);
+      await w.sql.query(`BEGIN; ${w.feed.sql()} COMMIT;`);
       const { rows } = await w.sql.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = '"tabItem"'::regclass AND NOT tgisinternal ORDER BY tgname`);
       assert.deepEqual(rows.map((r) => r.tgname), ['larder_larder_del', 'larder_larder_ins', 'larder_larder_trunc', 'larder_larder_upd']);
       assert.equal(w.feed.health(), 'starting');
@@ -253,6 +256,22 @@ describe('postgres change feed (CF1–CF3)', () => {
       await server.psql(w.db, `UPDATE "tabItem" SET price = 2 WHERE name = 'ITEM-1'`);
       await until(async () => (await w.get('Item', 'ITEM-1', site)).price === 2, 'the site namespace to be invalidated');
       assert.equal((await w.get('Item', 'ITEM-1')).price, 1, 'the default namespace was not touched');
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('CF2: a stopped feed started again applies what changed meanwhile', async () => {
+    const w = await world(ITEMS, { tables: { tabItem: { doctype: 'Item' } } });
+    try {
+      await w.get('Item', 'ITEM-11');
+      await w.feed.stop();
+      assert.equal(w.feed.health(), 'disconnected');
+      await server.psql(w.db, `UPDATE "tabItem" SET price = 1100 WHERE name = 'ITEM-11'`);
+      assert.equal((await w.get('Item', 'ITEM-11')).price, 11);
+      await w.feed.start();
+      assert.equal(w.feed.health(), 'live');
+      assert.equal((await w.get('Item', 'ITEM-11')).price, 1100);
     } finally {
       await w.close();
     }
