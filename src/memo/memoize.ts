@@ -15,6 +15,7 @@ import { isObject } from '../input.js';
 import { validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
+import { validateTags } from '../tags/names.js';
 
 // ------------------------------------------------------------------------------------- memoize
 
@@ -65,7 +66,7 @@ export interface MemoPort {
   memoKey(name: string, scope: { user?: string | true; shared?: boolean }): string;
   ttlMs(ttlSec: number | null, what: string): TtlMs;
   /** The value path's get-or-compute (values/read.ts): near cache, store, single flight, lease, fill. */
-  getOrCompute(pk: string, displayKey: string, compute: () => unknown, ttlMs: TtlMs, tags?: () => readonly string[]): Promise<unknown>;
+  getOrCompute(pk: string, displayKey: string, compute: () => unknown, ttlMs: TtlMs, tags?: readonly string[]): Promise<unknown>;
   /** Deletes the namespace's (or the shared space's) entries of space `m` under `prefix`, in every user scope. */
   deleteEntries(prefix: string, shared: boolean, filter: (name: string) => boolean): Promise<number>;
 }
@@ -91,7 +92,8 @@ function memoCall(
     // Both throw before the function runs: refused arguments (M5) and a missing context user (K2).
     const keyName = `${name}/${argumentDigest(args)}`;
     const pk = port.memoKey(keyName, scopeOpts);
-    const tags = tagsOf === undefined ? undefined : () => tagsOf.apply(thisArg, args);
+    // T7: the tags are checked before any I/O, so they are computed on every call, hit or miss.
+    const tags = tagsOf === undefined ? undefined : validateTags(tagsOf.apply(thisArg, args));
     return port.getOrCompute(pk, keyName, () => fn.apply(thisArg, args), port.ttlMs(ttlSec, 'ttlSec'), tags);
   } catch (err) {
     return Promise.reject(err);

@@ -35,8 +35,8 @@ export interface SetValueOptions extends ScopeOptions {
   tags?: readonly string[];
 }
 
-/** An entry's tags: given, or (memoize) computed from the call's arguments on a miss only. */
-export type TagSource = readonly string[] | (() => readonly string[]);
+/** An entry's tags, validated (T7). */
+export type TagSource = readonly string[];
 
 export interface GetValueOptions<T> extends SetValueOptions, StaleOptions {
   /**
@@ -162,8 +162,7 @@ export function valueLoad<T>(
     },
     generate: async () => {
       if (tags !== undefined) {
-        const names = typeof tags === 'function' ? validateTags(tags(), 'tags') : tags;
-        stamp = await core.tags.stamp(pk, names, policy !== undefined && ttlMs !== null ? ttlMs + policy.graceMs : ttlMs);
+        stamp = await core.tags.stamp(pk, tags, policy !== undefined && ttlMs !== null ? ttlMs + policy.graceMs : ttlMs);
       }
       core.stats.generatorRuns++;
       return await generator();
