@@ -26,6 +26,7 @@ import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
+import { Tags } from './tags/tags.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -43,6 +44,8 @@ export class CacheCore {
   readonly flights = new SingleFlight();
   /** Deletes that could not reach the store, retried when it answers again (F3). */
   readonly invalidations: PendingInvalidations;
+  /** Tag tokens, checks and invalidations (T1–T8). */
+  readonly tags: Tags;
   /** Cross-process leases for generator runs and background refreshes (S5–S7). */
   readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
@@ -100,9 +103,13 @@ export class CacheCore {
         this.#stopTracking = store.trackInvalidations({
           invalidate: (keys) => {
             candidate.invalidate(keys);
+            this.tags.onInvalidate(keys);
             if (this.events.wantsInvalidate) this.#reportRemote(keys);
           },
-          setActive: (active) => candidate.setActive(active),
+          setActive: (active) => {
+            candidate.setActive(active);
+            this.tags.everything();
+          },
           error: (err) => this.guard.report(err),
         });
         if (this.#stopTracking !== undefined) near = candidate;
@@ -113,6 +120,7 @@ export class CacheCore {
 
     this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
     this.guard.onRecovered = () => void this.invalidations.flush();
+    this.tags = new Tags({ store, values: this.values, guard: this.guard, invalidations: this.invalidations, near, leaseMs: options.leaseMs });
     this.stampede = new Stampede({
       store,
       guard: this.guard,
