@@ -5,7 +5,7 @@
  *
  *  1. Change → invalidation latency, single-row UPDATEs: a client UPDATEs one row (autocommit) and
  *     the clock runs from the UPDATE's reply (the commit is done) to the cache's 'invalidate' event
- *     for that document, in the process running the feed. On the embedded store and on Redis. The
+ *     for that document's tag (`doc:Item/<name>`), in the process running the feed. On the embedded store and on Redis. The
  *     floor beside it: a bare LISTEN/NOTIFY round trip (a NOTIFY sent, its delivery to a listener
  *     on another connection), which any trigger-and-notify design pays; larder adds the log read
  *     and the invalidation.
@@ -39,12 +39,12 @@ await sql.query(`CREATE TABLE "tabItem" (name text PRIMARY KEY, item_name text, 
   INSERT INTO "tabPlain" SELECT * FROM "tabItem";`);
 const { rows: ver } = await sql.query<{ server_version: string }>('SHOW server_version');
 
-/** Resolves when `cache` has invalidated `n` documents whose keys pass `want`. */
+/** Resolves when `cache` has invalidated `n` document tags. */
 function invalidations(cache: Cache, n: number): Promise<number> {
   return new Promise((resolve) => {
     let left = n;
     const off = cache.on('invalidate', (e) => {
-      left -= e.keys?.length ?? 0;
+      left -= e.tags?.length ?? 0;
       if (left <= 0) {
         off();
         resolve(performance.now());

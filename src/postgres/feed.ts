@@ -1,5 +1,6 @@
 /**
- * A PostgreSQL change feed (SPEC §16): rows changed by any writer invalidate their cached documents.
+ * A PostgreSQL change feed (SPEC §16): rows changed by any writer invalidate their cached documents
+ * (and everything else carrying their `doc:` tag, T2; invalidate.ts).
  *
  * ## The loop
  *
@@ -18,8 +19,8 @@
  * Each process that runs the feed reads the whole log and invalidates in its own cache. With an
  * embedded store per process that is required (each has its own documents). Over one Redis it
  * repeats each store-level invalidation once per extra process: harmless (invalidate.ts explains
- * why: idempotent, never stale), and cheap next to a database write (one script call per changed
- * row per process). The saved position is shared by name and only moves forward; it is what a
+ * why: idempotent, never stale), and cheap next to a database write (one invalidateTags call per
+ * namespace and log page, per process). The saved position is shared by name and only moves forward; it is what a
  * restarting process resumes from. A process that restarts lost its own in-process copies, and the
  * store-level work of the changes it missed was done by the others over a shared store (or its
  * embedded store is new): so resuming from the most advanced position is sound. Give feeds over
@@ -29,7 +30,7 @@ import type { Client, Notification } from 'pg';
 import type { Cache } from '../cache.js';
 import { LogQueries, type LogRow, type Position } from './cursor.js';
 import { ddl, ident, installScript, qualified, validateSqlName, type WatchedTable } from './ddl.js';
-import { documentInvalidator, type Invalidate } from './invalidate.js';
+import { tagInvalidator, type Invalidate, type Target } from './invalidate.js';
 
 export type FeedHealth = 'starting' | 'catching-up' | 'live' | 'disconnected';
 
@@ -88,8 +89,6 @@ const DEFAULT_RETENTION_SEC = 86_400;
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_PRUNE_SEC = 300;
 const DEFAULT_BATCH = 5_000;
-/** Invalidations in flight at once while applying a page (the store batches them per tick). */
-const IN_FLIGHT = 256;
 const CONNECT_TIMEOUT_MS = 10_000;
 const KEEPALIVE_MS = 10_000;
 const QUERY_TIMEOUT_MS = 30_000;
@@ -230,7 +229,7 @@ export class PostgresChangeFeed {
     this.#batch = Math.floor(positiveNumber(opts.batchSize, 'batchSize', DEFAULT_BATCH));
     this.#onError = opts.onError ?? ((err) => process.emitWarning(err));
     this.#queries = new LogQueries(ident(schema), schema);
-    this.#invalidate = invalidate ?? documentInvalidator(cache);
+    this.#invalidate = invalidate ?? tagInvalidator(cache);
   }
 
   /** The feed's identity: the saved position is under this name. */
@@ -453,7 +452,7 @@ export class PostgresChangeFeed {
     }
   }
 
-  #namespaceOf(t: Table, row: Readonly<Record<string, unknown>> | null): string | null {
+  #namespaceOf(t: Table, row: Readonly<Record<string, unknown>> | null): string {
     if (t.namespaceColumn !== null) {
       const v = row?.[t.namespaceColumn];
       if (typeof v === 'string' && v !== '') return v;
@@ -474,8 +473,7 @@ export class PostgresChangeFeed {
   }
 
   async #apply(client: Client, rows: LogRow[]): Promise<void> {
-    const seen = new Set<string>();
-    const jobs: Array<[string, string, string]> = [];
+    const byNamespace = new Map<string, Target[]>();
     const whole = new Set<Table>();
     for (const r of rows) {
       const t = this.#byLabel.get(r.tbl);
@@ -485,41 +483,28 @@ export class PostgresChangeFeed {
         whole.add(t);
         continue;
       }
-      let ns: string | null;
+      let ns: string;
       try {
         ns = this.#namespaceOf(t, r.doc_row);
       } catch (err) {
         this.#report(err);
         continue;
       }
-      if (ns === null) continue;
-      const k = `${ns}\u0000${t.doctype}\u0000${r.doc_name}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      jobs.push([ns, t.doctype, r.doc_name]);
+      let list = byNamespace.get(ns);
+      if (list === undefined) byNamespace.set(ns, (list = []));
+      list.push({ doctype: t.doctype, name: r.doc_name });
     }
     for (const t of whole) await this.#wholesale(client, t);
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const [ns, doctype, name] = jobs[next++]!;
-        try {
-          await this.#invalidate(ns, doctype, name);
-        } catch (err) {
-          // A name the cache cannot hold (empty, too long) was never cached: report, go on. Anything
-          // else (the store refusing under onStoreError 'throw') ends the session: the position is
-          // not moved, so the page is read and applied again after the reconnect.
-          if (err instanceof TypeError) this.#report(err);
-          else throw err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, jobs.length) }, worker));
+    // A failure here (the store refusing under onStoreError 'throw') ends the session before the
+    // position moves: the page is read and applied again after the reconnect.
+    const report = (err: Error) => this.#report(err);
+    await Promise.all([...byNamespace].map(([ns, targets]) => this.#invalidate(ns, targets, report)));
   }
 
   /** Invalidates a table's doctype in every namespace it may have (TRUNCATE, retention fallback). */
   async #wholesale(client: Client, t: Table): Promise<void> {
-    for (const ns of await this.#namespacesOf(client, t)) await this.#invalidate(ns, t.doctype, null);
+    const report = (err: Error) => this.#report(err);
+    for (const ns of await this.#namespacesOf(client, t)) await this.#invalidate(ns, [{ doctype: t.doctype, name: null }], report);
   }
 
   async #namespacesOf(client: Client, t: Table): Promise<Set<string>> {
@@ -536,14 +521,13 @@ export class PostgresChangeFeed {
     // `namespaces` when that matters.
     if (t.namespaceColumn !== null) {
       const { rows } = await client.query<{ ns: unknown }>(`SELECT DISTINCT ${ident(t.namespaceColumn)} AS ns FROM ${qualified(t)}`);
-      for (const r of rows) out.add(this.#namespaceOf(t, { [t.namespaceColumn]: r.ns }) ?? this.#fixedNamespace());
+      for (const r of rows) out.add(this.#namespaceOf(t, { [t.namespaceColumn]: r.ns }));
     } else {
       const expr = t.capture === null ? 'to_jsonb(r)' : `jsonb_build_object(${t.capture.map((c) => `'${c.replaceAll("'", "''")}', r.${ident(c)}`).join(', ')})`;
       const { rows } = await client.query<{ row: Record<string, unknown> }>(`SELECT DISTINCT ${expr} AS row FROM ${qualified(t)} r`);
       for (const r of rows) {
         try {
-          const ns = this.#namespaceOf(t, r.row);
-          if (ns !== null) out.add(ns);
+          out.add(this.#namespaceOf(t, r.row));
         } catch (err) {
           this.#report(err);
         }

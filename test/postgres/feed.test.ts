@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createCache, createMemoryStore, type Cache } from 'larder-cache';
+import { createCache, createMemoryStore, docTag, type Cache } from 'larder-cache';
 import { postgresChangeFeed, type PostgresChangeFeed, type PostgresChangeFeedOptions } from 'larder-cache/postgres';
 import { usePostgres, type Postgres } from '../support/postgres.js';
 
@@ -197,7 +197,7 @@ describe('postgres change feed (CF1–CF3)', () => {
     try {
       const invalidated = new Set<string>();
       w.cache.on('invalidate', (e) => {
-        for (const k of e.keys ?? []) invalidated.add(k);
+        for (const k of e.tags ?? []) invalidated.add(k);
       });
       for (let i = 1; i <= 10_000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => w.get('Item', `ITEM-${i + j}`)));
       await server.psql(w.db, `UPDATE "tabItem" SET price = price + 1`);
@@ -272,6 +272,31 @@ describe('postgres change feed (CF1–CF3)', () => {
       await w.feed.start();
       assert.equal(w.feed.health(), 'live');
       assert.equal((await w.get('Item', 'ITEM-11')).price, 1100);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("CF1 + T2: a change invalidates everything tagged with the row's doc tag, not only the doc", async () => {
+    const w = await world(ITEMS, { tables: { tabItem: { doctype: 'Item' } } });
+    try {
+      let runs = 0;
+      const label = w.cache.memoize(
+        async (name: string) => {
+          runs++;
+          const { rows } = await w.pool.query<{ item_name: string; price: number }>('SELECT item_name, price FROM "tabItem" WHERE name = $1', [name]);
+          return `${rows[0]?.item_name ?? '?'} at ${rows[0]?.price ?? '?'}`;
+        },
+        { name: 'item-label', tags: (name: string) => [docTag('Item', name)] },
+      );
+      assert.equal(await label('ITEM-12'), 'Item 12 at 12');
+      assert.equal(await label('ITEM-13'), 'Item 13 at 13');
+      assert.equal(await label('ITEM-12'), 'Item 12 at 12');
+      assert.equal(runs, 2);
+      await server.psql(w.db, `UPDATE "tabItem" SET price = 1200 WHERE name = 'ITEM-12'`);
+      await until(async () => (await label('ITEM-12')) === 'Item 12 at 1200', 'the memoised label to follow the row');
+      assert.equal(await label('ITEM-13'), 'Item 13 at 13');
+      assert.equal(runs, 3, "another row's label was kept");
     } finally {
       await w.close();
     }

@@ -61,8 +61,8 @@ test('CF1: an UPDATE by psql invalidates the cached doc in two processes', async
   }
   await server.psql(db, `UPDATE "tabItem" SET price = 111 WHERE name = 'ITEM-1'`);
   const committed = Date.now();
-  const seen = await Promise.all([a, b].map((c) => c.next<{ keys: string[]; at: number }>('invalidated', 20_000)));
-  for (const s of seen) assert.deepEqual(s.keys, ['Item::ITEM-1']);
+  const seen = await Promise.all([a, b].map((c) => c.next<{ tags: string[]; at: number }>('invalidated', 20_000)));
+  for (const s of seen) assert.deepEqual(s.tags, ['doc:Item/ITEM-1']);
   // The figure CF1 asks for (1 s p99) is measured by bench/change-feed.ts; here it is only shown.
   t.diagnostic(`psql exit → invalidation (two clocks, approximate): ${seen.map((s) => s.at - committed).join(' ms, ')} ms`);
   for (const c of [a, b]) {
