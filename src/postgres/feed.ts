@@ -106,6 +106,12 @@ async function loadPg(): Promise<PgModule> {
   }
 }
 
+/** PostgreSQL's undefined_table / invalid_schema_name: the DDL was never run on this database. */
+function notInstalled(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '42P01' || code === '3F000';
+}
+
 function isObjectLike(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -369,7 +375,7 @@ export class PostgresChangeFeed {
         this.#health = 'catching-up';
         await this.#session(client, () => broken);
       } catch (err) {
-        if (!this.#isStopped()) this.#report(err);
+        if (!this.#isStopped()) this.#report(notInstalled(err) ? new Error(`the change log is missing: run feed.install() (or feed.sql() in a migration) first`, { cause: err }) : err);
       } finally {
         client.removeAllListeners('notification');
         await client.end().catch(() => undefined);

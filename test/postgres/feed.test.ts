@@ -364,6 +364,29 @@ describe('postgres change feed (CF1–CF3)', () => {
     }
   });
 
+  test('a feed over a database without install() says so and goes live once it is installed', async () => {
+    const w = await world(ITEMS, { tables: { tabItem: { doctype: 'Item' } } }, { start: false });
+    const db = await server.freshDatabase();
+    const sql = new pg.Client({ connectionString: server.url(db) });
+    await sql.connect();
+    await sql.query(ITEMS);
+    const errors: Error[] = [];
+    const feed = postgresChangeFeed(w.cache, { connectionString: server.url(db), tables: { tabItem: { doctype: 'Item' } }, onError: (e) => errors.push(e) });
+    try {
+      const started = feed.start();
+      await until(() => errors.length > 0, 'the missing change log to be reported');
+      assert.match(errors[0]!.message, /run feed\.install\(\)/);
+      assert.notEqual(feed.health(), 'live');
+      await feed.install();
+      await started;
+      assert.equal(feed.health(), 'live');
+    } finally {
+      await feed.stop();
+      await sql.end();
+      await w.close();
+    }
+  });
+
   test('bad options are TypeErrors', () => {
     const cache = createCache({ store: createMemoryStore() });
     assert.throws(() => postgresChangeFeed(cache, { connectionString: '', tables: { t: {} } }), TypeError);
