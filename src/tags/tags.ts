@@ -64,6 +64,21 @@ export interface Stamp {
   readonly seq: number;
 }
 
+/** Tag tokens read beside an entry (`readHinted`), for `check`. */
+export interface HintedRead {
+  readonly keys: readonly string[];
+  readonly tokens: Array<Buffer | null>;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Entries whose tag keys are remembered for one-round-trip reads. */
+const MAX_HINTS = 100_000;
+
 /** A tag key's space letter sits right after the hash tag's `}`. */
 const T = 84;
 function isTagKey(pk: string): boolean {
@@ -88,6 +103,8 @@ export class Tags {
   /** Stamps older than this are not trusted (the recent map was folded, or everything was dropped). */
   #floor = 0;
   readonly #keyCache = new Map<string, string>();
+  /** Physical key → the tag keys its last tagged read found (`hint`). */
+  readonly #hints = new Map<string, readonly string[]>();
 
   constructor(port: TagPort) {
     this.#port = port;
@@ -216,17 +233,53 @@ export class Tags {
    * tags was invalidated (the entry is then deleted, unless rewritten since), a delete of one is
    * pending (F3), or the tags cannot be read (store unavailable: a miss, F2).
    */
-  async check(pk: string, bytes: Buffer): Promise<Buffer | null> {
+  async check(pk: string, bytes: Buffer, hinted?: HintedRead): Promise<Buffer | null> {
     const header = readHeader(bytes);
     if (header === null) return null;
     const keys = this.keysFor(pk, header.names);
+    this.#remember(pk, keys);
     if (this.#blocked(keys)) return null;
     this.attach(pk, keys);
-    const { guard, values } = this.#port;
-    const got = await guard.read('MGET', () => values.getMany(keys), null);
+    let got: Array<Buffer | null> | null;
+    if (hinted !== undefined && sameKeys(hinted.keys, keys)) got = hinted.tokens;
+    else {
+      const { guard, values } = this.#port;
+      // One get per tag, not an MGET of its own: the store coalesces the gets of one tick (every
+      // concurrent reader's tags, deduplicated) into one MGET per slot (stores/redis/batch.ts), sent
+      // after this call, so a read that starts after an invalidation resolved sees it.
+      got = await guard.read('GET', () => Promise.all(keys.map((k) => values.get(k))), null);
+    }
     if (got !== null && current(header, got, 0)) return bytes.subarray(header.end);
     if (got !== null) this.#drop(pk, bytes);
     return null;
+  }
+
+  /**
+   * The tag keys a read of `pk` should ask for beside the entry, in the same tick (one round trip,
+   * T3): those its last read here found. Undefined for keys never seen tagged (one Map lookup, and
+   * none at all while no tagged entry was read).
+   */
+  hint(pk: string): readonly string[] | undefined {
+    return this.#hints.size === 0 ? undefined : this.#hints.get(pk);
+  }
+
+  #remember(pk: string, keys: readonly string[]): void {
+    const hints = this.#hints;
+    if (hints.get(pk) !== undefined) return;
+    if (hints.size >= MAX_HINTS) hints.clear();
+    hints.set(pk, keys);
+  }
+
+  /** The entry's and its hinted tags' gets, sent in one tick (`hint`). */
+  async readHinted(pk: string, keys: readonly string[]): Promise<{ bytes: Buffer | null; hinted: HintedRead } | null> {
+    const { guard, values } = this.#port;
+    // Near-cache dependencies first: an invalidation of a tag from now on spoils this read.
+    this.attach(pk, keys);
+    const got = await guard.read('GET', () => Promise.all([values.get(pk), ...keys.map((k) => values.get(k))]), null);
+    if (got === null) return null;
+    const bytes = got[0]!;
+    if (bytes === null || !isTagged(bytes)) this.#hints.delete(pk);
+    return { bytes, hinted: { keys, tokens: got.slice(1) } };
   }
 
   /**
