@@ -277,7 +277,7 @@ export class Tags {
     this.attach(pk, keys);
     const got = await guard.read('GET', () => Promise.all([values.get(pk), ...keys.map((k) => values.get(k))]), null);
     if (got === null) return null;
-    const bytes = got[0]!;
+    const bytes = got[0] ?? null;
     if (bytes === null || !isTagged(bytes)) this.#hints.delete(pk);
     return { bytes, hinted: { keys, tokens: got.slice(1) } };
   }
