@@ -48,7 +48,7 @@ function arraySize(a: unknown[]): number {
     for (const k of Object.keys(a)) n += SLOT + heapSize(a[k as unknown as number]);
     return n;
   }
-  for (let i = 0; i < a.length; i++) n += heapSize(a[i]);
+  for (const x of a) n += heapSize(x);
   return n;
 }
 

@@ -49,8 +49,11 @@ const DROPPED = Buffer.alloc(0);
  */
 function bytesOf(e: Entry): Buffer {
   const v = e.value as Buffer;
+  if (v !== DROPPED) return v;
   // DROPPED only ever follows a decoder with reencode (shared() above).
-  return v === DROPPED ? e.dec!.reencode!(e.shared) : v;
+  const reencode = e.dec?.reencode;
+  if (reencode === undefined) throw new Error('larder: an embedded entry lost its bytes without a way to make them again');
+  return reencode(e.shared);
 }
 
 export class Keyspace {
