@@ -28,6 +28,7 @@ import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js'
 import { Scope, type KeyRef, type ScopeOptions } from './scope.js';
 import { cacheChannel, traceCache, type CacheTraceContext } from './tracing.js';
 import { ChannelHub } from './waiting/channel-hub.js';
+import { invalidateTags, type InvalidateTagsOptions } from './tags/invalidate.js';
 import * as collections from './values/collections.js';
 import type { HashGetOptions } from './values/collections.js';
 import { getMany, getOrCompute, getValue, peek, type GetValueOptions, type SetValueOptions } from './values/read.js';
@@ -229,6 +230,17 @@ export class Cache {
     return deleted;
   }
 
+  // ---------------------------------------------------------------- tags (T)
+
+  /**
+   * Invalidates every entry carrying one of `tags` in this namespace (or, `shared`, among shared
+   * entries): values, hashes, memoised results, documents, process-cached results, near copies, in
+   * every process (T1–T6). O(tags) store round trips, whatever the number of entries.
+   */
+  invalidateTags(tags: readonly string[], opts?: InvalidateTagsOptions): Promise<void> {
+    return invalidateTags(this.core, this.#scope, processPort(this.core), tags, opts);
+  }
+
   // ---------------------------------------------------------------- hashes (H)
 
   /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
@@ -324,7 +336,7 @@ export class Cache {
     this.#memo ??= {
       memoKey: (name, opts) => scope.key(name, opts, 'm'),
       ttlMs: (ttlSec, what) => core.ttlMs(ttlSec, what),
-      getOrCompute: (pk, displayKey, fn, ttlMs) => getOrCompute(core, scope, pk, displayKey, fn, ttlMs),
+      getOrCompute: (pk, displayKey, fn, ttlMs, tags) => getOrCompute(core, scope, pk, displayKey, fn, ttlMs, tags),
       deleteEntries: (prefix, shared, filter) => deleteEntries(core, scope.namespace, 'm', prefix, shared, filter),
     };
     return this.#memo;
@@ -380,6 +392,7 @@ export class Cache {
       decode: (b, pk, key) => core.decode(b, pk, key),
       ttlMs: (sec, what) => core.ttlMs(sec, what),
       deleteDocs: (namespace, prefix) => deleteEntries(core, namespace, 'd', prefix, false),
+      tags: core.tags,
     };
     return new DocumentCache<D>(port, opts);
   }

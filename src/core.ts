@@ -32,6 +32,8 @@ import { heapSize } from './codec/heap-size.js';
 import { KeyMemo } from './key-memo.js';
 import { startTelemetry } from './metrics/publisher.js';
 import { noteOutcome, outcomes } from './tracing.js';
+import { Tags } from './tags/tags.js';
+import { isTagged } from './tags/envelope.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
@@ -54,6 +56,8 @@ export class CacheCore {
   readonly flights = new SingleFlight();
   /** Deletes that could not reach the store, retried when it answers again (F3). */
   readonly invalidations: PendingInvalidations;
+  /** Tag tokens, checks and invalidations (T1–T8). */
+  readonly tags: Tags;
   /** Cross-process leases for generator runs and background refreshes (S5–S7). */
   readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
@@ -124,9 +128,13 @@ export class CacheCore {
         this.#stopTracking = store.trackInvalidations({
           invalidate: (keys) => {
             candidate.invalidate(keys);
+            this.tags.onInvalidate(keys);
             if (this.events.wantsInvalidate) this.#reportRemote(keys);
           },
-          setActive: (active) => candidate.setActive(active),
+          setActive: (active) => {
+            candidate.setActive(active);
+            this.tags.everything();
+          },
           error: (err) => this.guard.report(err),
         });
         if (this.#stopTracking !== undefined) near = candidate;
@@ -143,6 +151,7 @@ export class CacheCore {
 
     this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
     this.guard.onRecovered = () => void this.invalidations.flush();
+    this.tags = new Tags({ store, values: this.values, guard: this.guard, invalidations: this.invalidations, near, leaseMs: options.leaseMs });
     this.stampede = new Stampede({
       store,
       guard: this.guard,
@@ -304,7 +313,8 @@ const MEMO_LIMIT = 100_000;
  */
 const builtinShared: SharedDecoder = Object.assign(
   (bytes: Buffer): unknown => {
-    if (isEntry(bytes)) return UNSHARED;
+    // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
+    if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
     try {
       return shareable(decodeValue(bytes));
     } catch {
@@ -321,7 +331,8 @@ function customShared(codec: Codec): SharedDecoder {
   let d = customDecoders.get(codec);
   if (d === undefined) {
     d = (bytes) => {
-      if (isEntry(bytes)) return UNSHARED;
+      // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
+      if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
       try {
         return shareable(decodeCustom(codec, bytes));
       } catch {

@@ -40,12 +40,20 @@ import type { SingleFlight } from './flight/single-flight.js';
 import type { StoreGuard } from './policy/guard.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+import { isTagged, withHeader } from './tags/envelope.js';
+import { docTag, doctypeTag, validateTags } from './tags/names.js';
+import type { Tags } from './tags/tags.js';
 
 export interface DocumentsOptions<D extends object = Record<string, unknown>> {
   /** Loads a doc from the database; `undefined` (or `null`) when there is none (D4). */
   load: (doctype: string, name: string) => D | undefined | null | Promise<D | undefined | null>;
   /** Seconds a cached doc lives; `null`: no expiry. Default 3600. */
   ttlSec?: number | null;
+  /**
+   * Tags of a loaded doc besides the automatic `doctype:<doctype>` and `doc:<doctype>/<name>` (T2).
+   * Computed from the doc, so they are read after the load; the automatic ones before it (T4).
+   */
+  tags?: (doctype: string, name: string, doc: D) => readonly string[];
 }
 
 export interface ClearDocumentOptions {
@@ -162,6 +170,8 @@ export interface DocumentPort {
   ttlMs(ttlSec: number | null, what: string): TtlMs;
   /** Deletes the docs of `namespace` under `prefix` (space `d`), dropping what was kept of them. */
   deleteDocs(namespace: string, prefix: string): Promise<number>;
+  /** Tag tokens and checks (T1, T2). */
+  tags: Tags;
 }
 
 /** Called by `cache.clearCache()` of a namespace (not a user-only clear). */
@@ -208,10 +218,14 @@ export function deepFreeze<T>(v: T): T {
   return v;
 }
 
+type DocTags = (doctype: string, name: string, doc: object) => readonly string[];
+
 export class DocumentCache<D extends object = Record<string, unknown>> {
   readonly #port: DocumentPort;
   readonly #load: DocumentsOptions<D>['load'];
   readonly #ttlMs: number | null;
+  // Stored without D (a cache of one doc type is passed where any doc type is wanted).
+  readonly #tagsOf: DocTags | undefined;
 
   /** @internal Use cache.documents(). */
   constructor(port: DocumentPort, opts: DocumentsOptions<D>) {
@@ -221,6 +235,8 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     this.#port = port;
     this.#load = opts.load;
     this.#ttlMs = port.ttlMs(opts.ttlSec === undefined ? DEFAULTS.docTtlSec : opts.ttlSec, 'ttlSec');
+    if (opts.tags !== undefined && typeof opts.tags !== 'function') throw new TypeError('tags must be a function (doctype, name, doc) returning an array of tags');
+    this.#tagsOf = opts.tags as DocTags | undefined;
   }
 
   #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {
@@ -244,7 +260,9 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     // Store down (degraded): no versions, so nothing will be filled.
     if (got === null) return { versions: null, bytes: null };
     const versions: [string, string, string] = [stamp(got[0]), stamp(got[1]), stamp(got[2])];
-    const bytes = got[3] ?? null;
+    let bytes = got[3] ?? null;
+    // Every cached doc is tagged (T2): served only while its tags' tokens are current.
+    if (bytes !== null && isTagged(bytes)) bytes = await this.#port.tags.check(keys.doc, bytes);
     if (bytes === null) return { versions, bytes: null };
     const stored = this.#unpack(bytes, keys);
     // A doc loaded before a doctype clear or clearCache() may have landed: never serve it.
@@ -278,16 +296,26 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
       bytes = await core.flights.run(keys.doc, async () => {
         const again = await this.#read(keys);
         if (again.bytes !== null) return again.bytes;
+        // T4: the automatic tags' tokens before the load, so a doc loaded across an invalidation of
+        // them is never served (null: the store is unavailable, nothing will be cached).
+        const tags = core.tags;
+        let stamped = again.versions === null ? null : await tags.stamp(keys.doc, [doctypeTag(doctype), docTag(doctype, docName)], this.#ttlMs);
         core.stats.generatorRuns++;
         const loaded = await this.#load(doctype, docName);
         if (loaded === undefined || loaded === null) throw new DocumentNotFoundError(doctype, docName);
         if (typeof loaded !== 'object') throw new TypeError(`load(${doctype}, ${docName}) must return an object or undefined`);
         const versions = again.versions ?? ['', '', ''];
         const encoded = core.encode({ e: versions[0], t: versions[1], doc: loaded } satisfies Stored);
-        // Store unavailable (no versions read): serve the load, cache nothing.
-        if (again.versions !== null) {
+        if (stamped !== null && this.#tagsOf !== undefined) {
+          const own = await tags.stamp(keys.doc, validateTags(this.#tagsOf(doctype, docName, loaded)), this.#ttlMs);
+          stamped = own === null ? null : tags.combine(stamped, own);
+        }
+        // Store unavailable (no versions read), or a tag invalidated during the load: serve the
+        // load, cache nothing.
+        if (again.versions !== null && stamped !== null && tags.stillValid(stamped)) {
+          const stored = withHeader(stamped.header, encoded);
           await core.guard.write('EVALSHA', () =>
-            core.store.eval(fillDocument, [keys.doc, keys.docVersion], [versions[2], encoded, this.#ttlMs ?? 0]),
+            core.store.eval(fillDocument, [keys.doc, keys.docVersion], [versions[2], stored, this.#ttlMs ?? 0]),
           );
         }
         return encoded;

@@ -43,6 +43,8 @@ export type { ProcessCached, ProcessCachedOptions } from './memo/process.js';
 export type { RequestCached } from './memo/request.js';
 export type { LarderMiddleware, MiddlewareOptions, RequestInfo } from './middleware.js';
 export { DocumentCache } from './documents.js';
+export { docTag, doctypeTag } from './tags/names.js';
+export type { InvalidateTagsOptions } from './tags/invalidate.js';
 export type { ClearDocumentOptions, DocumentsOptions, Frozen } from './documents.js';
 export { argumentDigest } from './memo/digest.js';
 // Published telemetry (OP4): the message the `telemetry` option publishes, for consumers.

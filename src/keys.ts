@@ -33,7 +33,8 @@ export type Space =
   | 'L' // locks (also read-write locks and semaphores)
   | 'F' // fencing counters
   | 'S' // stampede leases
-  | 'V'; // versions (document fill guards)
+  | 'V' // versions (document fill guards)
+  | 'T'; // tag tokens (tags/: one key per tag of a namespace or of the shared space)
 
 export interface KeyScope {
   namespace: string;
@@ -52,6 +53,8 @@ export const MAX_KEY_BYTES = 1024;
 /** What every physical key starts with; then the escaped namespace and `:` (empty for shared keys). */
 const NAMESPACE_HEAD = 'lr:';
 const SHARED_PREFIX = `${NAMESPACE_HEAD}:`;
+/** The prefix of every shared key (K1). */
+export const SHARED_KEY_PREFIX = SHARED_PREFIX;
 
 // Characters escaped in names: the escape char itself, Redis glob metacharacters, hash-tag braces,
 // and control characters (matched on purpose, hence no-control-regex off for these four).
@@ -146,6 +149,20 @@ export function physicalKey(scope: KeyScope, space: Space, name: string): string
   // and a cons string kept as a Map key (embedded store, near cache) costs about 130 bytes more
   // per entry than the flat string join makes; socket writes would also flatten it on every send.
   return [prefix, '{', tagOf(prefix, u, n), '}', space, u, ':', n].join('');
+}
+
+/**
+ * The key of `name` in `space`, unscoped, under a prefix taken from another physical key (the part
+ * before its `{`): tags/ derives a tagged entry's tag keys from the entry's own key this way.
+ */
+export function keyInPrefix(prefix: string, space: Space, name: string): string {
+  const n = escapeName(name);
+  return [prefix, '{', tagOf(prefix, '-', n), '}', space, '-:', n].join('');
+}
+
+/** The prefix of a physical key (namespace or shared): everything before its hash tag. */
+export function prefixOf(physical: string): string {
+  return physical.slice(0, physical.indexOf('{'));
 }
 
 /**
