@@ -32,6 +32,7 @@
  */
 import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
+import { isStringArray } from './elements.js';
 import { isObject } from './input.js';
 import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
@@ -122,10 +123,6 @@ return v`,
   },
 };
 
-/** An array of strings only (a JavaScript caller's `fields` may be anything). */
-function isStringList(v: unknown): v is readonly string[] {
-  return Array.isArray(v) && v.every((f) => typeof f === 'string');
-}
 
 /** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -307,7 +304,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
   async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
     const list = typeof fields === 'string' ? [fields] : fields;
-    if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
+    if (!isStringArray(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
       doc = await this.getCachedDoc(doctype, name);

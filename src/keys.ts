@@ -23,6 +23,7 @@
  */
 
 import { KeyError } from './errors.js';
+import { compileGlob, escapeGlob } from './stores/glob.js';
 
 /** Lower case: cache entries (cleared by clearCache). Upper case: coordination state. */
 export type Space =
@@ -203,6 +204,12 @@ export interface CompiledPattern {
 /**
  * P1: `*` matches any run of characters, everything else is literal, and a trailing `*` is implied.
  * `user` undefined matches any user part (used by clearCache and memo clearing); null only unscoped.
+ *
+ * Z1: the exact test is a glob matched in linear time (stores/glob.ts), never a backtracking
+ * RegExp. The SCAN glob sent to Redis holds the name only up to its first `*`: Redis's own
+ * matcher is exponential in the number of stars on Redis < 7.0.9 and 6.2 < 6.2.11 (CVE-2022-36021),
+ * and a pattern is often built from user input. The glob stays a superset of the keys meant; the
+ * exact test narrows it.
  */
 export function compilePattern(
   prefix: string,
@@ -211,7 +218,7 @@ export function compilePattern(
   pattern: string,
 ): CompiledPattern {
   const parts = pattern.split('*');
-  const namesGlob = parts.map(escapeName).join('*') + '*';
+  const namesGlob = escapeName(parts[0]!) + '*';
   const userGlob = user === undefined ? '*' : userPart(user);
   const spaceGlob = spaces.length === 1 ? spaces : `[${spaces}]`;
   const glob = `${prefix}{*}${spaceGlob}${userGlob}:${namesGlob}`;
@@ -220,8 +227,8 @@ export function compilePattern(
     const lit = parts[0]!;
     matches = (name) => name.startsWith(lit);
   } else {
-    const re = new RegExp('^' + parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*'), 'u');
-    matches = (name) => re.test(name);
+    const exact = compileGlob(parts.map(escapeGlob).join('*') + '*');
+    matches = (name) => exact.test(name);
   }
   return { glob, matches };
 }

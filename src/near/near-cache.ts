@@ -32,6 +32,7 @@
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+import { forEachElement } from '../elements.js';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');
 export type NearMiss = typeof NEAR_MISS;
@@ -308,8 +309,12 @@ export class NearCache {
 function plainOnly(v: object): boolean {
   if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
   if (Array.isArray(v)) {
-    for (const x of v as readonly unknown[]) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
-    return true;
+    // Own elements only (Z1): a sparse array's declared length may be four billion.
+    let plain = true;
+    forEachElement(v as readonly unknown[], (x) => {
+      if (plain && typeof x === 'object' && x !== null && !plainOnly(x)) plain = false;
+    });
+    return plain;
   }
   for (const k in v) {
     const x = (v as Record<string, unknown>)[k];
@@ -318,10 +323,15 @@ function plainOnly(v: object): boolean {
   return true;
 }
 
+/**
+ * Deep-freezes plain objects and arrays (N5). Linear in the own properties of what it walks (Z1):
+ * an array is walked by its own elements, never by its declared length, so a sparse array costs
+ * what it holds.
+ */
 function freeze<T>(v: T): T {
   if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
   Object.freeze(v);
-  if (Array.isArray(v)) for (const x of v) freeze(x);
+  if (Array.isArray(v)) forEachElement(v as readonly unknown[], freeze);
   else for (const k in v) freeze((v as Record<string, unknown>)[k]);
   return v;
 }

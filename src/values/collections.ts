@@ -4,6 +4,7 @@
  * empty (F3); writes let that delete go first.
  */
 import { MISS, type CacheCore } from '../core.js';
+import { checkEach } from '../elements.js';
 import { validateKey } from '../keys.js';
 import type { KeyRef, Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
@@ -91,7 +92,7 @@ export async function hgetall(core: CacheCore, scope: Scope, name: string, opts?
 export async function hdel(core: CacheCore, scope: Scope, name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
   const pk = scope.key(name, opts);
   const list = Array.isArray(fields) ? fields : [fields];
-  list.forEach(validateField);
+  checkEach(list, validateField);
   if (list.length === 0) return 0;
   const { values: store, guard } = core;
   return (await guard.write('HDEL', () => store.hdel(pk, list))) ?? 0;
