@@ -3,12 +3,17 @@
  *
  * ## Keys (all in the namespace, never user-scoped)
  *
- *   d  `<doctype>::<name>`     the cached doc, stored as { e, t, doc }: the doc and the two stamps
+ *   d  `<doctype>/<name>`      the cached doc, stored as { e, t, doc }: the doc and the two stamps
  *                               below as they were read *before* it was loaded
- *   V  `<doctype>::<name>`     the doc's version: same name, same hash tag as the doc, so one script
+ *   V  `<doctype>/<name>`      the doc's version: same name, same hash tag as the doc, so one script
  *                               can check it and write the doc atomically, on a cluster too (K5)
- *   V  `<doctype>::`           the doctype's version (bumped by a doctype-wide clear)
+ *   V  `<doctype>/`            the doctype's version (bumped by a doctype-wide clear)
  *   V  `\0documents`           the namespace's document epoch (bumped by `cache.clearCache()`)
+ *
+ * `<doctype>/<name>` is `joinParts([doctype, name])` (keys.ts): `/` and `%` inside either part are
+ * escaped, so no two (doctype, name) pairs share a key, and the doctype prefix `<doctype>/` covers
+ * that doctype's docs only (D5: `('Payroll:', 'x')` and `('Payroll', ':x')` were one entry when the
+ * parts were joined by a plain `::`). Doc names always hold a `/` and the epoch's does not.
  *
  * ## No stale fill (D2)
  *
@@ -34,7 +39,7 @@ import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
 import { isStringArray } from './elements.js';
 import { isObject } from './input.js';
-import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
+import { joinParts, physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
 import type { Emitter } from './observability.js';
 import type { SingleFlight } from './flight/single-flight.js';
@@ -138,6 +143,16 @@ function validateDoctype(doctype: unknown): asserts doctype is string {
   }
 }
 
+/** The entry name of one doc (D5: unambiguous, see the file comment). */
+function docName(doctype: string, name: string): string {
+  return joinParts([doctype, name]);
+}
+
+/** What every entry name of a doctype's docs starts with, and the name of its version key. */
+function doctypePrefix(doctype: string): string {
+  return joinParts([doctype]) + '/';
+}
+
 /** The namespace-wide key that `cache.clearCache()` bumps so no fill in flight is served (D2). */
 export function documentEpochKey(namespace: string): string {
   return physicalKey({ namespace, user: null, shared: false }, 'V', EPOCH_NAME);
@@ -222,11 +237,11 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
 
   #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {
     const scope: KeyScope = { namespace, user: null, shared: false };
-    const doc = physicalKey(scope, 'd', `${doctype}::${name}`);
+    const doc = physicalKey(scope, 'd', docName(doctype, name));
     return {
       doc,
       docVersion: siblingKey(doc, 'V'),
-      doctypeVersion: physicalKey(scope, 'V', `${doctype}::`),
+      doctypeVersion: physicalKey(scope, 'V', doctypePrefix(doctype)),
       epoch: physicalKey(scope, 'V', EPOCH_NAME),
     };
   }
@@ -342,16 +357,16 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     const keys = this.#keys(doctype, name, namespace);
     const { store, guard, events } = this.#port;
     await guard.write('EVALSHA', () => store.eval(invalidateDocument, [keys.doc, keys.docVersion], [DOC_VERSION_TTL_MS]));
-    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace, reason: 'delete' });
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: [docName(doctype, name)], namespace, reason: 'delete' });
   }
 
   async #clearDoctype(namespace: string, doctype: string): Promise<void> {
     const { store, guard, events } = this.#port;
     const scope: KeyScope = { namespace, user: null, shared: false };
     // Bump first: from now on no doc stamped with the old version is served, wherever it lands.
-    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', `${doctype}::`), 1, null));
+    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', doctypePrefix(doctype)), 1, null));
     // Then free the memory of the docs cached so far.
-    await this.#port.deleteDocs(namespace, `${doctype}::`);
-    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace, reason: 'pattern' });
+    await this.#port.deleteDocs(namespace, doctypePrefix(doctype));
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctypePrefix(doctype)}*`, namespace, reason: 'pattern' });
   }
 }

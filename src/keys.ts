@@ -81,6 +81,25 @@ export function unescape(s: string): string {
   return s.includes('%') ? s.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : s;
 }
 
+/**
+ * One name from several caller strings, such that no other list of strings gives the same name
+ * (D5): in each part, `%` and the separator are percent-escaped (`%25`, `%2F` for `/`), then the
+ * parts are joined by the separator. `joinParts(['Payroll:', 'x'])` and `joinParts(['Payroll',
+ * ':x'])` differ, where a plain `${a}:${b}` gives both `Payroll::x`; and `joinParts([a]) + sep`
+ * is a prefix of exactly the names whose first part is `a`. Names without `%` or the separator
+ * read as written (`Item/ITEM-001`). Documents, @cached method names and tags use it.
+ */
+export function joinParts(parts: readonly string[], separator = '/'): string {
+  if (separator.length !== 1 || separator === '%') throw new TypeError('joinParts: the separator is one character other than %');
+  let out = '';
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (i > 0) out += separator;
+    out += p.includes('%') || p.includes(separator) ? p.replaceAll('%', '%25').replaceAll(separator, hex2(separator)) : p;
+  }
+  return out;
+}
+
 /** FNV-1a over UTF-16 units: the same in every process and run. */
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;

@@ -62,7 +62,9 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   const hit = await read(true);
   if (hit !== MISS) return hit as T;
   if (generator === undefined) return undefined;
-  return core.flights.run(`${pk}\u0000${field}`, async () => {
+  // `\0h:` then the field: never the key of another flight of this pk (the value's own is the pk,
+  // a background refresh's `pk\0r`): a field named `refresh` once shared the refresh's flight (D5).
+  return core.flights.run(`${pk}\u0000h:${field}`, async () => {
     const again = await read(false);
     if (again !== MISS) return again;
     const value = await generateOnce(core, generator);
