@@ -46,3 +46,16 @@ export function isStringArray(v: unknown): v is string[] {
   for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
   return true;
 }
+
+const OBJECT_PROTO: object = Object.prototype;
+
+/**
+ * Sets `o[k] = v` as an own data property without running anything inherited (Z2): a plain
+ * assignment of a key that `Object.prototype` has (a setter someone defined there, `__proto__`)
+ * would run that setter with store data, or change the prototype, and lose the field. The codec
+ * builds decoded objects the same way.
+ */
+export function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k in OBJECT_PROTO) Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else o[k] = v;
+}

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 import { encodeValue } from '../codec/index.js';
-import { forEachElement } from '../elements.js';
+import { forEachElement, setOwn } from '../elements.js';
 
 /** Digest inputs are small; refuse absurd ones rather than hash megabytes per call. */
 const MAX_ARGUMENT_BYTES = 1024 * 1024;
@@ -82,6 +82,8 @@ function canonicalise(v: unknown): unknown {
   }
   // A plain object (the codec accepted it): own enumerable string keys, sorted by code unit.
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) out[k] = canonicalise((v as Record<string, unknown>)[k]);
+  // setOwn: a setter on Object.prototype must neither run nor swallow a key (Z2), or `{ k: 1 }`
+  // and `{}` would share a digest.
+  for (const k of Object.keys(v).sort()) setOwn(out, k, canonicalise((v as Record<string, unknown>)[k]));
   return out;
 }

@@ -4,7 +4,7 @@
  * empty (F3); writes let that delete go first.
  */
 import { MISS, type CacheCore } from '../core.js';
-import { checkEach } from '../elements.js';
+import { checkEach, setOwn } from '../elements.js';
 import { validateKey } from '../keys.js';
 import type { KeyRef, Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
@@ -21,10 +21,8 @@ function validateField(field: unknown): asserts field is string {
 /** Builds a plain object from fields safely: a field named `__proto__` becomes an own property (Z2). */
 function toRecord(entries: Iterable<[string, unknown]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of entries) {
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
-  }
+  // Z2: no setter on Object.prototype runs with store data, whatever the field is called.
+  for (const [k, v] of entries) setOwn(out, k, v);
   return out;
 }
 
