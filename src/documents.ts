@@ -107,7 +107,10 @@ return 1`,
 };
 
 /**
- * Invalidates one doc: bumps its version (so fills in flight are refused) and deletes it, atomically.
+ * Invalidates one doc: deletes it and bumps its version (so fills in flight are refused), atomically.
+ * The delete comes first: a Redis that is out of memory refuses the INCR (a write that may grow)
+ * but never a DEL, and a script's writes before its error stay done, so the doc is gone even
+ * then (Z4: an invalidation is never lost to a full store).
  *   KEYS[1]  the doc key
  *   KEYS[2]  the doc's version key (same slot)
  *   ARGV[1]  TTL of the version key in ms
@@ -116,14 +119,14 @@ return 1`,
 export const invalidateDocument: Script = {
   name: 'invalidate-document',
   lua: `
+redis.call('DEL', KEYS[1])
 local v = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
 return v`,
   local(data, keys, args) {
+    data.del(keys[0]!);
     const v = data.incrBy(keys[1]!, 1);
     data.pexpire(keys[1]!, Number(args[0]));
-    data.del(keys[0]!);
     return v;
   },
 };
