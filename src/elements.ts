@@ -43,6 +43,8 @@ export function checkEach<T>(list: readonly T[], check: (value: T, index: number
 /** True if `v` is an array whose every index holds a string (false at the first hole or non-string). */
 export function isStringArray(v: unknown): v is string[] {
   if (!Array.isArray(v)) return false;
+  // An index loop on purpose: for…of would walk a sparse array's whole declared length.
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of
   for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
   return true;
 }

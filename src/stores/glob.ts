@@ -155,7 +155,8 @@ function matchAt(seg: Segment, s: string, i: number, end: number): number {
   for (const t of seg.tokens) {
     if (i >= end) return -1;
     const w = widthAt(s, i);
-    if (i + w > end || !accepts(t, s.codePointAt(i)!)) return -1;
+    const cp = s.codePointAt(i);
+    if (cp === undefined || i + w > end || !accepts(t, cp)) return -1;
     i += w;
   }
   return i;
@@ -178,7 +179,8 @@ function matchEndingAt(seg: Segment, s: string, start: number, end: number): num
       if (h >= 0xd800 && h <= 0xdbff) w = 2;
     }
     i -= w;
-    if (!accepts(seg.tokens[k]!, s.codePointAt(i)!)) return -1;
+    const cp = s.codePointAt(i);
+    if (cp === undefined || !accepts(seg.tokens[k]!, cp)) return -1;
   }
   return i;
 }

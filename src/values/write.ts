@@ -31,7 +31,7 @@ export async function setValue(core: CacheCore, scope: Scope, key: string, value
 }
 
 /** A JavaScript caller's entry may be anything: a pair is an array of two. */
-function isPair(e: unknown): boolean {
+function isPair(e: unknown): e is [string, unknown] {
   return Array.isArray(e) && e.length === 2;
 }
 
@@ -45,7 +45,7 @@ export async function setMany(core: CacheCore, scope: Scope, entries: Array<[str
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     if (!isPair(e)) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
-    keys[i] = e![0];
+    keys[i] = e[0];
   }
   const { physical } = scope.keys(keys, opts);
   const encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);

@@ -161,9 +161,9 @@ test('N2/N3 chaos: under periodic CLIENT KILL of invalidation connections and lo
   let stale = 0;
   let reads = 0;
   let kills = 0;
-  let stop = false;
+  const run = { stop: false };
   const writing = (async () => {
-    for (let v = 1; !stop; v++) {
+    for (let v = 1; !run.stop; v++) {
       const k = keys[v % keys.length]!;
       await writer.setValue(k, v);
       acked.get(k)!.push([Date.now(), v]);
@@ -171,10 +171,10 @@ test('N2/N3 chaos: under periodic CLIENT KILL of invalidation connections and lo
     }
   })();
   const reading = readers.map(async (r) => {
-    while (!stop) {
+    while (!run.stop) {
       const k = keys[Math.floor(Math.random() * keys.length)]!;
       const floor = floorOf(k, Date.now());
-      const got = (await r.getValue(k)) as number;
+      const got = (await r.getValue<number>(k))!;
       reads++;
       if (got < floor) stale++;
       // A near hit resolves in a microtask: yield, or this loop would starve every timer and socket.
@@ -182,14 +182,14 @@ test('N2/N3 chaos: under periodic CLIENT KILL of invalidation connections and lo
     }
   });
   const killing = (async () => {
-    while (!stop) {
+    while (!run.stop) {
       await sleep(150);
       await killer.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       kills++;
     }
   })();
   await sleep(4000);
-  stop = true;
+  run.stop = true;
   await Promise.all([writing, killing, ...reading]);
   killer.disconnect();
   assert.ok(kills >= 5 && reads > 100, `enough chaos: ${kills} kills, ${reads} reads`);

@@ -29,7 +29,7 @@ async function withTrap<T>(name: string, fn: (ran: unknown[]) => Promise<T>): Pr
   try {
     return await fn(ran);
   } finally {
-    delete (Object.prototype as Record<string, unknown>)[name];
+    Reflect.deleteProperty(Object.prototype, name);
   }
 }
 

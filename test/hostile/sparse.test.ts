@@ -85,11 +85,11 @@ describe('near cache (Redis)', () => {
   test('Z1/N5: setValue of a sparse array with a near cache keeps a frozen copy at once', BOUND, async () => {
     const c = await nearCache();
     await c.setValue('s1', sparse({ deep: true }));
-    const got = (await c.getValue('s1')) as Array<{ deep: boolean }>;
+    const got = (await c.getValue<Array<{ deep: boolean }>>('s1'))!;
     assert.equal(got.length, 2 ** 32 - 1);
     assert.deepEqual(got[7], { deep: true });
     assert.ok(Object.isFrozen(got) && Object.isFrozen(got[7]), 'N5: the near copy is deep-frozen');
-    const again = (await c.getValue('s1')) as unknown[];
+    const again = (await c.getValue<unknown[]>('s1'))!;
     assert.equal(again[7], got[7]);
   });
 
@@ -103,11 +103,11 @@ describe('near cache (Redis)', () => {
     } finally {
       raw.disconnect();
     }
-    const got = (await c.getValue('s2')) as unknown[];
+    const got = (await c.getValue<unknown[]>('s2'))!;
     assert.equal(got.length, 2 ** 32 - 1);
     assert.equal(got[7], 1);
     assert.equal(c.stats().near.hits, 0);
-    assert.equal(((await c.getValue('s2')) as unknown[])[7], 1);
+    assert.equal((await c.getValue<unknown[]>('s2'))![7], 1);
     assert.equal(c.stats().near.hits, 1, 'the second read is a near hit');
   });
 });

@@ -299,7 +299,8 @@ export class RedisTracking {
     this.#sink.error(new TrackingError('E_TRACKING_LOST', `near cache bypassed: ${why}`));
     // Destroying the socket makes ioredis see a lost connection and reconnect (a FIN alone would
     // wait for an answer a half-open link never gives); 'ready' then subscribes the new one.
-    inv.stream?.destroy();
+    // A subscribed connection has dialled, so its stream is there.
+    inv.stream.destroy();
   }
 
   close(): void {
