@@ -17,7 +17,7 @@ import { ignore } from './ignore.js';
 import { Stampede } from './flight/stampede.js';
 import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
-import { NearCache } from './near/near-cache.js';
+import { NearCache, type NearRef } from './near/near-cache.js';
 import { nearValueStore } from './near/near-store.js';
 import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
@@ -25,10 +25,15 @@ import { StoreGuard } from './policy/guard.js';
 import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
-import type { Script, Store, TtlMs } from './stores/store.js';
+import { UNSHARED, type Script, type SharedDecoder, type Store, type StoreRef, type TtlMs } from './stores/store.js';
+import { shareable } from './codec/frozen.js';
+import { KeyMemo } from './key-memo.js';
 
 export const MISS: unique symbol = Symbol('miss');
 export type Miss = typeof MISS;
+
+/** A store that keeps decoded values with its entries (in-process stores, Store.readShared). */
+export type LocalValues = Required<Pick<Store, 'readShared' | 'refOf'>>;
 
 export class CacheCore {
   readonly options: ResolvedOptions;
@@ -49,6 +54,17 @@ export class CacheCore {
   readonly onClose = new Set<() => void | Promise<void>>();
   /** The near cache (N1–N5); null when off, and on stores that need none or cannot track. */
   readonly near: NearCache | null = null;
+  /**
+   * The store itself when it keeps decoded values (the embedded store): value reads then take
+   * them from it synchronously, without decoding (read.ts). Null otherwise.
+   */
+  readonly local: LocalValues | null;
+  /** How this cache's codec shares decoded values (one function per codec: see SharedDecoder). */
+  readonly sharedDecoder: SharedDecoder;
+  /** Entries (or physical keys) of unscoped keys the near cache served (read.ts). */
+  readonly physical: KeyMemo<NearRef>;
+  /** Entries of unscoped keys the embedded store served (read.ts). */
+  readonly refs: KeyMemo<StoreRef>;
   readonly #stopTracking: (() => void) | undefined;
   readonly #ownsStore: boolean;
   readonly #encode: (v: unknown) => Buffer;
@@ -109,6 +125,9 @@ export class CacheCore {
       }
     }
     this.near = near;
+    this.local = store.readShared === undefined || store.refOf === undefined ? null : (store as LocalValues);
+    this.physical = new KeyMemo(options.nearCache === false ? 0 : Math.max(1024, options.nearCache.maxEntries * 2));
+    this.refs = new KeyMemo(MEMO_LIMIT);
     this.values = near === null ? store : nearValueStore(store, near);
 
     this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
@@ -129,9 +148,11 @@ export class CacheCore {
     if (custom === undefined) {
       this.#encode = (v) => encodeValue(v, max);
       this.#decode = decodeValue;
+      this.sharedDecoder = builtinShared;
     } else {
       this.#encode = (v) => encodeCustom(custom, v, max);
       this.#decode = (b) => decodeCustom(custom, b);
+      this.sharedDecoder = customShared(custom);
     }
   }
 
@@ -257,6 +278,41 @@ export class CacheCore {
     })();
     return this.#closing;
   }
+}
+
+/** Keys a namespace's memo holds at most when there is no near cache to size it by. */
+const MEMO_LIMIT = 100_000;
+
+/**
+ * The built-in codec's SharedDecoder, one for every cache: entries with S6/S7 metadata and bytes
+ * that fail to decode are UNSHARED, so the caller's own read applies the policy or reports them.
+ */
+const builtinShared: SharedDecoder = (bytes) => {
+  if (isEntry(bytes)) return UNSHARED;
+  try {
+    return shareable(decodeValue(bytes));
+  } catch {
+    return UNSHARED;
+  }
+};
+
+const customDecoders = new WeakMap<Codec, SharedDecoder>();
+
+/** A custom codec's SharedDecoder: one per codec object, so caches sharing a codec share values. */
+function customShared(codec: Codec): SharedDecoder {
+  let d = customDecoders.get(codec);
+  if (d === undefined) {
+    d = (bytes) => {
+      if (isEntry(bytes)) return UNSHARED;
+      try {
+        return shareable(decodeCustom(codec, bytes));
+      } catch {
+        return UNSHARED;
+      }
+    };
+    customDecoders.set(codec, d);
+  }
+  return d;
 }
 
 function encodeCustom(codec: Codec, value: unknown, max: number): Buffer {

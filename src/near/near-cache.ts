@@ -31,8 +31,7 @@
  * set bit a second chance by re-inserting the entry), so a hit costs one Map lookup and no
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
-import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
-import { forEachElement } from '../elements.js';
+import { freeze, plainOnly } from '../codec/frozen.js';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');
 export type NearMiss = typeof NEAR_MISS;
@@ -41,20 +40,28 @@ export type NearMiss = typeof NEAR_MISS;
 const ENTRY_OVERHEAD = 64;
 const HOT = 1;
 const BYTES = 2;
+/** Removed: a NearRef held by the key memo (core.physical) then finds the key's entry anew. */
+const DEAD = 4;
 const SIZE_SHIFT = 4;
-/** physicalOf's remembered map before any namespace was looked up: empty, never written. */
-const NO_KEYS: ReadonlyMap<string, string> = new Map();
 
 class NearEntry {
+  readonly pk: string;
   /** The frozen value, or (flag BYTES) its encoded bytes. */
   v: unknown;
-  /** size << SIZE_SHIFT | BYTES | HOT */
+  /** size << SIZE_SHIFT | DEAD | BYTES | HOT */
   m: number;
-  constructor(v: unknown, m: number) {
+  constructor(pk: string, v: unknown, m: number) {
+    this.pk = pk;
     this.v = v;
     this.m = m;
   }
 }
+
+/**
+ * What the key memo keeps for a key the near cache served: its entry (a hit then skips the
+ * entries' Map), or its physical key until it has one. Opaque outside this file.
+ */
+export type NearRef = string | NearEntry;
 
 /**
  * An entry of a near cache with `ttlSec`. Without it entries carry no expiry field: one field less
@@ -63,8 +70,8 @@ class NearEntry {
 class TtlEntry extends NearEntry {
   /** Expiry in ms on the injected clock. */
   x: number;
-  constructor(v: unknown, m: number, x: number) {
-    super(v, m);
+  constructor(pk: string, v: unknown, m: number, x: number) {
+    super(pk, v, m);
     this.x = x;
   }
 }
@@ -112,14 +119,6 @@ export class NearCache {
   #epoch = 0;
   /** Invalidation messages received. */
   invalidations = 0;
-  /**
-   * Physical keys of unscoped calls by namespace and key, so that a hit skips the key layout
-   * (escaping, hash tag): the hot path is then two Map lookups. Bounded like the entries.
-   */
-  readonly #physical = new Map<string, Map<string, string>>();
-  /** The namespace physicalOf last found in #physical, and its map (NO_KEYS while there is none). */
-  #lastNs: string | undefined;
-  #lastKeys: ReadonlyMap<string, string> = NO_KEYS;
   #activeWaiters: Array<() => void> = [];
   #invalidationWaiters: Array<() => void> = [];
 
@@ -146,44 +145,27 @@ export class NearCache {
   /** The value kept for `pk`, or NEAR_MISS. */
   get(pk: string): unknown {
     const e = this.#entries.get(pk);
-    if (e === undefined) return NEAR_MISS;
+    return e === undefined ? NEAR_MISS : this.read(e);
+  }
+
+  /** The live entry a NearRef leads to, if any (a removed entry's key may have a new one). */
+  live(ref: NearRef): NearEntry | undefined {
+    if (typeof ref === 'string') return this.#entries.get(ref);
+    return (ref.m & DEAD) === 0 ? ref : this.#entries.get(ref.pk);
+  }
+
+  /** The value of a live entry (NEAR_MISS once its `ttlSec` ran out). */
+  read(e: NearEntry): unknown {
     const m = e.m;
     // With a TTL every entry is a TtlEntry (#put makes them so): a downcast. An instanceof check
     // would cost a prototype walk on the hottest path there is.
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     if (this.#ttlMs !== 0 && this.#now() >= (e as TtlEntry).x) {
-      this.#remove(pk, e);
+      this.#remove(e.pk, e);
       return NEAR_MISS;
     }
     if ((m & HOT) === 0) e.m = m | HOT;
     return (m & BYTES) === 0 ? e.v : this.#decode(e.v as Buffer);
-  }
-
-  /** The physical key remembered for `key` of namespace `ns` (unscoped, not shared), if any. */
-  physicalOf(ns: string, key: string): string | undefined {
-    // The namespace of a hit is nearly always the one of the hit before: skip its lookup then.
-    if (ns === this.#lastNs) return this.#lastKeys.get(key);
-    const m = this.#physical.get(ns);
-    if (m === undefined) return undefined;
-    this.#lastNs = ns;
-    this.#lastKeys = m;
-    return m.get(key);
-  }
-
-  /** Remembers the physical key of an unscoped, validated key. */
-  rememberPhysical(ns: string, key: string, pk: string): void {
-    let m = this.#physical.get(ns);
-    if (m === undefined) {
-      if (this.#physical.size >= 64) {
-        this.#physical.clear();
-        this.#lastNs = undefined;
-        this.#lastKeys = NO_KEYS;
-      }
-      m = new Map();
-      this.#physical.set(ns, m);
-    }
-    if (m.size >= this.#maxEntries * 2) m.clear();
-    m.set(key, pk);
   }
 
   has(pk: string): boolean {
@@ -234,7 +216,7 @@ export class NearCache {
     }
     while (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.#evictOne();
     const m = (size << SIZE_SHIFT) | flags;
-    this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(kept, m) : new TtlEntry(kept, m, this.#now() + this.#ttlMs));
+    this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(pk, kept, m) : new TtlEntry(pk, kept, m, this.#now() + this.#ttlMs));
     this.#bytes += size;
     return flags === 0 ? kept : value;
   }
@@ -256,6 +238,7 @@ export class NearCache {
   #remove(pk: string, e: NearEntry): void {
     this.#entries.delete(pk);
     this.#bytes -= e.m >>> SIZE_SHIFT;
+    e.m |= DEAD;
   }
 
   /** Another client changed these keys (or, null, maybe everything). */
@@ -293,6 +276,7 @@ export class NearCache {
 
   #dropAll(): void {
     this.#epoch++;
+    for (const e of this.#entries.values()) e.m |= DEAD;
     this.#entries.clear();
     this.#bytes = 0;
   }
@@ -303,35 +287,4 @@ export class NearCache {
     this.#active = active;
     if (active && this.#activeWaiters.length > 0) for (const f of this.#activeWaiters.splice(0)) f();
   }
-}
-
-/** True if `v` holds only plain objects, arrays and primitives (no Map, Set, Date, bytes). */
-function plainOnly(v: object): boolean {
-  if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
-  if (Array.isArray(v)) {
-    // Own elements only (Z1): a sparse array's declared length may be four billion.
-    let plain = true;
-    forEachElement(v as readonly unknown[], (x) => {
-      if (plain && typeof x === 'object' && x !== null && !plainOnly(x)) plain = false;
-    });
-    return plain;
-  }
-  for (const k in v) {
-    const x = (v as Record<string, unknown>)[k];
-    if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
-  }
-  return true;
-}
-
-/**
- * Deep-freezes plain objects and arrays (N5). Linear in the own properties of what it walks (Z1):
- * an array is walked by its own elements, never by its declared length, so a sparse array costs
- * what it holds.
- */
-function freeze<T>(v: T): T {
-  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
-  Object.freeze(v);
-  if (Array.isArray(v)) forEachElement(v as readonly unknown[], freeze);
-  else for (const k in v) freeze((v as Record<string, unknown>)[k]);
-  return v;
 }

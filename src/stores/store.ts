@@ -102,6 +102,23 @@ export interface InvalidationSink {
   error(err: Error): void;
 }
 
+/** What Store.readShared answers when no string is at the key. */
+export const ABSENT: unique symbol = Symbol('absent');
+/** What a SharedDecoder answers for bytes whose value readers must each get a copy of. */
+export const UNSHARED: unique symbol = Symbol('unshared');
+
+/**
+ * Turns a string value's bytes into a value every reader may be handed (a primitive or a
+ * deep-frozen plain object), or UNSHARED. A store keeps what it returns keyed by the function's
+ * identity: caches with one codec share one decoder, so they share what it decoded.
+ */
+export type SharedDecoder = (bytes: Buffer) => unknown;
+
+/** An opaque reference to an in-process store's entry (Store.refOf). */
+export interface StoreRef {
+  readonly key: string;
+}
+
 export interface Store {
   /** 'memory', 'redis', 'cluster' or 'sentinel'; for stats and messages. */
   readonly kind: string;
@@ -118,6 +135,21 @@ export interface Store {
    * when this store cannot track (e.g. a client lent to it). At most one sink per store.
    */
   trackInvalidations?(sink: InvalidationSink): (() => void) | undefined;
+
+  /**
+   * In-process stores: the string at `at` (a key, or a reference from refOf) as `decoder` turns it
+   * into the one value every reader of those bytes may share (SharedDecoder), decoded once and
+   * kept with the entry until the entry changes. ABSENT when no string is there: a missing key,
+   * one of another type (the caller's plain `get` then answers as it always does), or a reference
+   * whose entry has gone. Synchronous, so a hit costs no promise of its own.
+   */
+  readShared?(at: string | StoreRef, decoder: SharedDecoder): unknown;
+  /**
+   * In-process stores: a reference to the entry now at `key`, or null if there is none. Reading
+   * through it skips the key lookup; it stays valid while the entry exists (writes included) and
+   * reads as ABSENT once the entry is deleted, expired or evicted.
+   */
+  refOf?(key: string): StoreRef | null;
 
   get(key: string): Promise<Buffer | null>;
   /** Keys may belong to different slots: the store groups them (one MGET per slot on a cluster). */

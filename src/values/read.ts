@@ -20,8 +20,9 @@ import { isObject } from '../input.js';
 import type { Load } from '../flight/stampede.js';
 import { NEAR_MISS, type NearCache, type Ticket } from '../near/near-cache.js';
 import type { Scope, ScopeOptions } from '../scope.js';
-import type { TtlMs } from '../stores/store.js';
+import { ABSENT, UNSHARED, type TtlMs } from '../stores/store.js';
 import { isEntry, writeEntry } from '../codec/entry.js';
+import { shareable } from '../codec/frozen.js';
 import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
 import { trackedWrite } from './tracked-write.js';
 
@@ -50,7 +51,7 @@ function unscoped(opts: ScopeOptions): boolean {
 function checkGetOptions<T>(core: CacheCore, opts: GetValueOptions<T>): void {
   if (opts.generator !== undefined && typeof opts.generator !== 'function') throw new TypeError('generator must be a function');
   if (opts.expiresInSec !== undefined) core.ttlMs(opts.expiresInSec);
-  if (opts.staleWhileRevalidateSec !== undefined || opts.staleIfErrorSec !== undefined || opts.earlyRefresh !== undefined) stalePolicy(opts);
+  if (hasStalePolicy(opts)) stalePolicy(opts);
 }
 
 /**
@@ -61,21 +62,52 @@ function checkGetOptions<T>(core: CacheCore, opts: GetValueOptions<T>): void {
  */
 export function getValue<T>(core: CacheCore, scope: Scope, key: string, opts: GetValueOptions<T> | undefined): Promise<T | undefined> {
   const near = core.near;
-  if (near !== null && (opts === undefined || (isObject(opts) && unscoped(opts)))) {
+  const local = core.local;
+  if ((near !== null || local !== null) && (opts === undefined || (isObject(opts) && unscoped(opts)))) {
     const namespace = scope.namespace;
-    const known = near.physicalOf(namespace, key);
-    if (known !== undefined) {
-      let v: unknown;
-      try {
-        if (opts !== undefined) checkGetOptions(core, opts);
-        v = near.get(known);
-      } catch (err) {
-        return Promise.reject(err);
+    let v: unknown = NEAR_MISS;
+    try {
+      if (near !== null) {
+        const known = core.physical.get(namespace, key);
+        if (known !== undefined) {
+          if (opts !== undefined) checkGetOptions(core, opts);
+          const e = near.live(known);
+          if (e !== undefined) {
+            if (e !== known) core.physical.remember(namespace, key, e);
+            v = near.read(e);
+            if (v !== NEAR_MISS) return Promise.resolve(core.nearHit(v, key, namespace) as T);
+          }
+        }
+      } else if (local !== null) {
+        const ref = core.refs.get(namespace, key);
+        // S6, S7 read the entry's metadata: never from a shared value.
+        if (ref !== undefined && (opts === undefined || !hasStalePolicy(opts))) {
+          if (opts !== undefined) checkGetOptions(core, opts);
+          v = local.readShared(ref, core.sharedDecoder);
+          if (v !== ABSENT && v !== UNSHARED && core.invalidations.size === 0) {
+            core.count(false, key, namespace);
+            return Promise.resolve(v as T);
+          }
+        }
       }
-      if (v !== NEAR_MISS) return Promise.resolve(core.nearHit(v, key, namespace) as T);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
   return slowGetValue(core, scope, key, opts);
+}
+
+/** Lets the next unscoped read of `key` skip the key layout (getValue's fast path). */
+function remember(core: CacheCore, namespace: string, key: string, pk: string): void {
+  if (core.near !== null) core.physical.remember(namespace, key, pk);
+  else if (core.local !== null) {
+    const ref = core.local.refOf(pk);
+    if (ref !== null) core.refs.remember(namespace, key, ref);
+  }
+}
+
+function hasStalePolicy(opts: StaleOptions): boolean {
+  return opts.staleWhileRevalidateSec !== undefined || opts.staleIfErrorSec !== undefined || opts.earlyRefresh !== undefined;
 }
 
 async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts: GetValueOptions<T> | undefined): Promise<T | undefined> {
@@ -84,8 +116,8 @@ async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts:
   const generator = opts?.generator;
   const ttlMs = generator === undefined ? null : core.ttlMs(opts?.expiresInSec);
   const near = core.near;
+  if (opts === undefined || unscoped(opts)) remember(core, scope.namespace, key, pk);
   if (near !== null) {
-    if (opts === undefined || unscoped(opts)) near.rememberPhysical(scope.namespace, key, pk);
     const v = near.get(pk);
     if (v !== NEAR_MISS) return core.nearHit(v, key, scope.namespace) as T;
   }
@@ -168,13 +200,24 @@ async function fill(
     storeTtl = ttlMs + policy.graceMs;
   }
   const near = policy === undefined ? core.near : null;
-  const decoded = core.decodeOwn(plain);
   if (lease === null && !near?.active) {
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
-    return { value: decoded, released: false };
+    return { value: ownCopy(core, plain, policy === undefined), released: false };
   }
+  const decoded = near === null ? ownCopy(core, plain, policy === undefined) : core.decodeOwn(plain);
   const out = await trackedWrite(core, near, pk, bytes, storeTtl, lease, () => decoded);
   return { value: out.value, released: lease !== null && out.written };
+}
+
+/**
+ * What the writer of `plain` returns: on the embedded store, frozen as every later reader gets it
+ * (values that cannot be shared, and S6/S7 entries, stay a plain copy); elsewhere a copy.
+ */
+function ownCopy(core: CacheCore, plain: Buffer, share: boolean): unknown {
+  const v = core.decodeOwn(plain);
+  if (!share || core.local === null) return v;
+  const shared = shareable(v);
+  return shared === UNSHARED ? v : shared;
 }
 
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */
@@ -186,10 +229,11 @@ export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOpti
     return undefined;
   }
   const namespace = opts === undefined ? scope.namespace : '';
-  let pk = opts === undefined ? near.physicalOf(namespace, key) : undefined;
+  const known = opts === undefined ? core.physical.get(namespace, key) : undefined;
+  let pk = typeof known === 'object' ? known.pk : known;
   if (pk === undefined) {
     pk = scope.key(key, opts);
-    if (opts === undefined) near.rememberPhysical(namespace, key, pk);
+    if (opts === undefined) core.physical.remember(namespace, key, pk);
   }
   const v = near.get(pk);
   return v === NEAR_MISS ? undefined : core.nearHit(v, key, scope.namespace);
@@ -198,6 +242,16 @@ export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOpti
 /** One value read: the near cache, then the store. `count`: as a hit or miss (O1). */
 export async function readValue(core: CacheCore, scope: Scope, pk: string, key: string, count: boolean): Promise<unknown> {
   const near = core.near;
+  const local = core.local;
+  if (local !== null) {
+    // The embedded store's shared value, if it has one (no copy, no decode). Otherwise the plain
+    // read below decodes a copy: values that cannot be shared, a pending delete (F3), a miss.
+    const v = local.readShared(pk, core.sharedDecoder);
+    if (v !== ABSENT && v !== UNSHARED && core.invalidations.size === 0) {
+      if (count) core.count(false, key, scope.namespace);
+      return v;
+    }
+  }
   let ticket: Ticket | null = null;
   if (near !== null) {
     const v = near.get(pk);
@@ -236,7 +290,17 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
   const namespace = scope.namespace;
   const out = new Array<T | undefined>(physical.length);
   const missing: number[] = [];
+  const local = core.invalidations.size === 0 ? core.local : null;
   for (let i = 0; i < physical.length; i++) {
+    if (local !== null) {
+      const v = local.readShared(physical[i]!, core.sharedDecoder);
+      if (v === ABSENT || v === UNSHARED) missing.push(i);
+      else {
+        core.count(false, keys[i]!, namespace);
+        out[i] = v as T;
+      }
+      continue;
+    }
     const v = near === null ? NEAR_MISS : near.get(physical[i]!);
     if (v === NEAR_MISS) missing.push(i);
     else out[i] = core.nearHit(v, keys[i]!, namespace) as T;

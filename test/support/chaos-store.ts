@@ -16,7 +16,7 @@ export interface ChaosStore extends Store {
 
 const PASS_THROUGH = new Set(['kind', 'watch', 'close']);
 /** Capabilities the wrapper must not claim: it can fail and stall, whatever the store inside can do. */
-const HIDDEN = new Set(['inProcess', 'boundsCalls', 'trackInvalidations']);
+const HIDDEN = new Set(['inProcess', 'boundsCalls', 'trackInvalidations', 'readShared']);
 
 export function chaosStore(inner: Store): ChaosStore {
   const calls = new Map<string, number>();

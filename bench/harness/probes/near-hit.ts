@@ -30,6 +30,20 @@ try {
   for (let r = 0; r < 3; r++) {
     for (const [n, op] of r % 2 ? [...systems].reverse() : systems) console.log(`round ${r}  ${n.padEnd(28)} ${fmt((await throughputClocked(op, c, ms)).opsPerSec)}`);
   }
+  // CPU time of a fixed count of sequential awaited calls, best of 7 alternating rounds (steadier
+  // than wall-clock throughput on a loaded machine; see memory-hit.ts).
+  const N = 200_000;
+  const best = new Map<string, number>();
+  for (let r = 0; r < 7; r++) {
+    for (const [n, op] of r % 2 ? [...systems].reverse() : systems) {
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < N; i++) await op(i);
+      const t = process.cpuUsage(t0);
+      best.set(n, Math.min(best.get(n) ?? Infinity, ((t.user + t.system) * 1000) / N));
+    }
+  }
+  const bound = best.get('async Map (awaited)')!;
+  for (const [n, ns] of best) console.log(`cpu  ${n.padEnd(28)} ${ns.toFixed(0)} ns/op  bound ÷ it ${(bound / ns).toFixed(2)}×`);
   const s = cache.stats();
   console.log(`near hits ${s.near.hits}, store reads ${s.store.hits + s.store.misses}`);
   await cache.close();

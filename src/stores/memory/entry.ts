@@ -3,6 +3,7 @@
  * count it. Entries are the LRU list's own nodes (lru.ts), so recency costs no allocation.
  */
 
+import type { SharedDecoder } from '../store.js';
 import type { LruNode } from './lru.js';
 
 /** Bytes counted per key besides its name (2 bytes per UTF-16 unit) and contents. */
@@ -14,7 +15,8 @@ export const ENTRY_OVERHEAD = 64;
  */
 export const ELEMENT_OVERHEAD = 16;
 
-export type EntryType = 'string' | 'hash' | 'list' | 'set' | 'zset';
+/** 'gone': removed from the keyspace; only a StoreRef still reaches it. */
+export type EntryType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'gone';
 export type Hash = Map<string, Buffer>;
 /** Set members keyed by their bytes read as latin1 (a bijection), holding the bytes. */
 export type Members = Map<string, Buffer>;
@@ -27,6 +29,12 @@ export const NO_EXPIRY = Infinity;
 export class Entry implements LruNode {
   lruPrev: LruNode | null = null;
   lruNext: LruNode | null = null;
+  /** Keyspace.moves when this entry last moved to the newest end of the LRU list. */
+  stamp = 0;
+  /** The decoder that made `shared` from a string's bytes (Store.readShared); null: not decoded. */
+  dec: SharedDecoder | null = null;
+  /** What `dec` made of the bytes, handed to every reader until the value changes. */
+  shared: unknown = undefined;
   constructor(
     readonly key: string,
     public type: EntryType,

@@ -15,11 +15,14 @@ import type {
   ScriptArg,
   ScriptReply,
   SetOptions,
+  SharedDecoder,
+  StoreRef,
   Store,
   StoreEvents,
   TtlMs,
 } from '../store.js';
 import { Collections } from './collections.js';
+import type { Entry } from './entry.js';
 import { clockOf, DEFAULT_SWEEP_INTERVAL_MS, resolveLimits, type MemoryStoreOptions } from './options.js';
 import { PubSub } from './pubsub.js';
 import { ttlArg } from './rules.js';
@@ -104,6 +107,18 @@ export class MemoryStore implements Store {
   async get(key: string): Promise<Buffer | null> {
     this.open();
     return this.ks.get(key);
+  }
+
+  readShared(at: string | StoreRef, decoder: SharedDecoder): unknown {
+    this.open();
+    // A StoreRef of this store is always one of its entries (refOf below): a downcast, no check.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    return typeof at === 'string' ? this.ks.shared(at, decoder) : this.ks.sharedOf(at as Entry, decoder);
+  }
+
+  refOf(key: string): StoreRef | null {
+    this.open();
+    return this.ks.refOf(key);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
