@@ -63,6 +63,21 @@ test('Z1: caller lists with holes fail at the first hole, whatever their declare
   }
 });
 
+test('Z1/N5: the embedded store keeps a sparse array it shares with readers, frozen, at once', BOUND, async () => {
+  const cache = createCache({ store: createMemoryStore() });
+  try {
+    await cache.setValue('s', sparse({ deep: true }));
+    const got = (await cache.getValue<Array<{ deep: boolean }>>('s'))!;
+    assert.equal(got.length, 2 ** 32 - 1);
+    assert.deepEqual(got[7], { deep: true });
+    const again = (await cache.getValue<Array<{ deep: boolean }>>('s'))!;
+    assert.deepEqual(again[7], { deep: true });
+    assert.ok(!Object.isFrozen(got) || Object.isFrozen(got[7]), 'frozen all the way down when shared');
+  } finally {
+    await cache.close();
+  }
+});
+
 describe('near cache (Redis)', () => {
   let server: RedisServer;
   const open: Cache[] = [];
