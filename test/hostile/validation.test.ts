@@ -82,6 +82,30 @@ const BAD: Call[] = [
   ['getCachedDoc(42)', (c) => c.documents({ load: () => ({}) }).getCachedDoc(42 as never)],
   ["clearDocumentCache('A::B')", (c) => c.documents({ load: () => ({}) }).clearDocumentCache('A::B')],
   ['forNamespace(42)', (c) => c.forNamespace(42 as never)],
+  ["expire('k', 1, 42)", (c) => c.expire('k', 1, 42 as never)],
+  ["expire('k', 'x')", (c) => c.expire('k', 'x' as never)],
+  ["getMany(['a'], 42)", (c) => c.getMany(['a'], 42 as never)],
+  ["hget('h', 'f', { generator: 5 })", (c) => c.hget('h', 'f', { generator: 5 as never })],
+  ["incr('k', 'x')", (c) => c.incr('k', 'x' as never)],
+  ["incr('k', 1, { expiresInSec: -1 })", (c) => c.incr('k', 1, { expiresInSec: -1 })],
+  ['lpop(42)', (c) => c.lpop(42 as never)],
+  ['rpop({ key: 42 })', (c) => c.rpop({ key: 42 } as never)],
+  ['llen(42)', (c) => c.llen(42 as never)],
+  ['rpush(42, 1)', (c) => c.rpush(42 as never, 1)],
+  ['smembers(42)', (c) => c.smembers(42 as never)],
+  ['scard(42)', (c) => c.scard(42 as never)],
+  ['srem(42, 1)', (c) => c.srem(42 as never, 1)],
+  ["sadd('s', fn)", (c) => c.sadd('s', () => 1)],
+  ["hset('h', 'f', 1, { expiresInSec: 0 })", (c) => c.hset('h', 'f', 1, { expiresInSec: 0 })],
+  ['requestCached(5)', (c) => c.requestCached(5 as never)],
+  ['runInContext(42, fn)', (c) => c.runInContext(42 as never, async () => 1)],
+  ["runInContext({ namespace: '' }, fn)", (c) => c.runInContext({ namespace: '' }, async () => 1)],
+  ['cached(42)', (c) => c.cached(42 as never)],
+  ["readWriteLock('x', 42)", (c) => c.readWriteLock('x', 42 as never)],
+  ['semaphore(42, { permits: 1 })', (c) => c.semaphore(42 as never, { permits: 1 })],
+  ["clearDocumentCache('Item', 42)", (c) => c.documents({ load: () => ({}) }).clearDocumentCache('Item', 42 as never)],
+  ["getCachedValue('Item', 'x', 42)", (c) => c.documents({ load: () => ({}) }).getCachedValue('Item', 'x', 42 as never)],
+  ["peek('k', { user: true }) outside a context", (c) => c.peek('k', { user: true })],
 ];
 
 /** What a call did: threw synchronously, rejected, or succeeded; with the error's class and code. */
@@ -141,7 +165,8 @@ test('Z3: bad arguments meet the same validation on every store, near cache on o
     if (kinds.size !== 1) differing.push(`${what}\n    ${row.join('\n    ')}`);
     else {
       const only = [...kinds][0]!;
-      if (!only.includes('(TypeError)')) differing.push(`${what}: not a TypeError: ${only}`);
+      // Bad arguments are TypeErrors (C6); `user: true` outside a context is a ContextError (K2).
+      if (!only.includes('(TypeError)') && !only.includes('E_CONTEXT')) differing.push(`${what}: not a TypeError: ${only}`);
     }
   }
   assert.deepEqual(differing, [], `validated differently:\n  ${differing.join('\n  ')}`);
