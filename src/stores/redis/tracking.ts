@@ -32,7 +32,8 @@
  *    HEARTBEAT_MS; a PING unanswered for HEARTBEAT_DEADLINE_MS means the channel is lost. The
  *    verdict is taken one event-loop turn after the deadline is seen, so a reply that arrived while
  *    the process was busy is read first (a blocked loop is not a dead link). Worst-case detection:
- *    deadline + one beat, under 5 s.
+ *    deadline + one beat, under 5 s. It runs on the system clock, not the store's: a reply takes
+ *    real time to arrive, whatever clock a test injects for TTLs and leases.
  *  - The broken redirect: when the invalidation connection is gone on the server's side, Redis
  *    marks the main connection's tracking `broken_redirect` and sends it a `tracking-redir-broken`
  *    push. ioredis drops push frames it does not know (see above), so the same state is read with
@@ -51,7 +52,7 @@
  * is permanent: reported once as `E_TRACKING_REFUSED`, and the near cache stays off.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import type { Clock, Timer } from '../../clock.js';
+import { systemClock, type Clock, type Timer } from '../../clock.js';
 import { TrackingError } from '../../errors.js';
 import type { InvalidationSink } from '../store.js';
 import { subscriberOverrides } from './connect.js';
@@ -226,7 +227,7 @@ export class RedisTracking {
 
   #startHeartbeat(inv: Redis): void {
     this.#stopHeartbeat();
-    this.#beat = this.#clock.setTimeout((i) => this.#onBeat(i), HEARTBEAT_MS, true, inv);
+    this.#beat = systemClock.setTimeout((i) => this.#onBeat(i), HEARTBEAT_MS, true, inv);
   }
 
   #stopHeartbeat(): void {
@@ -239,7 +240,7 @@ export class RedisTracking {
   #onBeat(inv: Redis): void {
     this.#beat = undefined;
     if (this.#closed || inv !== this.#inv || this.#invId === null) return;
-    const now = this.#clock.monotonic();
+    const now = systemClock.monotonic();
     if (this.#pingSentAt >= 0 && now - this.#pingSentAt >= HEARTBEAT_DEADLINE_MS) {
       if (this.#suspect) {
         this.#silent(inv, `the invalidation connection did not answer a PING within ${HEARTBEAT_DEADLINE_MS} ms`);
@@ -247,7 +248,7 @@ export class RedisTracking {
       }
       // Look again after the replies already received are read (a busy loop is not a dead link).
       this.#suspect = true;
-      this.#beat = this.#clock.setTimeout((i) => this.#onBeat(i), 1, true, inv);
+      this.#beat = systemClock.setTimeout((i) => this.#onBeat(i), 1, true, inv);
       return;
     }
     if (this.#pingSentAt < 0) {
@@ -263,7 +264,7 @@ export class RedisTracking {
       );
     }
     if (this.#active) this.#checkRedirect(inv);
-    this.#beat = this.#clock.setTimeout((i) => this.#onBeat(i), HEARTBEAT_MS, true, inv);
+    this.#beat = systemClock.setTimeout((i) => this.#onBeat(i), HEARTBEAT_MS, true, inv);
   }
 
   /** CLIENT TRACKINGINFO on the main connection: the state Redis's `tracking-redir-broken` push reports. */
