@@ -23,8 +23,10 @@ export {
   LockTimeoutError,
   NotIntegerError,
   StoreError,
+  StoreFullError,
   StoreTimeoutError,
   StoreUnavailableError,
+  TrackingError,
   ValueError,
   WrongTypeError,
 } from './errors.js';

@@ -4,6 +4,7 @@
  */
 
 import { DEFAULTS } from './defaults.js';
+import { isStringArray } from './elements.js';
 import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
 import { resolveClock, type Clock } from './clock.js';
@@ -197,7 +198,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
 
   const persistentKeys = o.persistentKeys ?? [];
-  if (!Array.isArray(persistentKeys) || !persistentKeys.every((p) => typeof p === 'string' && p.length > 0)) {
+  // isStringArray stops at the first hole (Z1: every() would walk a sparse list's declared length).
+  if (!isStringArray(persistentKeys) || persistentKeys.some((p) => p.length === 0)) {
     fail('persistentKeys', 'must be an array of non-empty pattern strings');
   }
 
