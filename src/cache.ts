@@ -28,7 +28,9 @@ import { resolveOptions, type CacheOptions } from './options.js';
 import { checkOptionNames, optionNamesError } from './options-check.js';
 import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js';
 import { Scope, type KeyRef, type ScopeOptions } from './scope.js';
+import { cacheChannel, traceCache, type CacheTraceContext } from './tracing.js';
 import { ChannelHub } from './waiting/channel-hub.js';
+import { invalidateTags, type InvalidateTagsOptions } from './tags/invalidate.js';
 import * as collections from './values/collections.js';
 import type { HashGetOptions } from './values/collections.js';
 import { getMany, getOrCompute, getValue, peek, type GetValueOptions, type SetValueOptions } from './values/read.js';
@@ -64,7 +66,7 @@ function lockContext(core: CacheCore): LockContext {
       await releaseHeld(held);
       await hub.close();
     });
-    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub, held };
+    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub, tap: core.tap, held };
   }
   return f.locks;
 }
@@ -73,6 +75,17 @@ function processPort(core: CacheCore): ProcessPort {
   const f = featuresOf(core);
   f.process ??= { store: core.store, guard: core.guard, clock: core.clock, onClose: core.onClose };
   return f.process;
+}
+
+/**
+ * O3: one cache call on `larder:cache`, only while someone subscribes. The facade methods hand
+ * their function and arguments here rather than a closure, so the untraced path allocates nothing.
+ */
+function traced<A extends [CacheCore, Scope, ...unknown[]], R>(operation: string, key: unknown, name: string | undefined, fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  const ctx: CacheTraceContext = { operation, namespace: args[1].namespace, cacheId: args[0].tap.id };
+  if (typeof key === 'string') ctx.key = key;
+  if (name !== undefined) ctx.name = name;
+  return traceCache(ctx, () => fn(...args));
 }
 
 export class Cache {
@@ -185,6 +198,7 @@ export class Cache {
     if (bad !== undefined) return Promise.reject(bad);
     if (opts?.ifAbsent !== undefined && typeof opts.ifAbsent !== 'boolean') return Promise.reject(new TypeError('ifAbsent must be a boolean'));
     if (opts?.ifAbsent === true) return frappe.setIfAbsent(this.core, this.#scope, key, value, opts);
+    if (cacheChannel.hasSubscribers) return traced('setValue', key, undefined, writes.setValue, this.core, this.#scope, key, value, opts);
     return writes.setValue(this.core, this.#scope, key, value, opts);
   }
 
@@ -197,6 +211,7 @@ export class Cache {
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
     const bad = optionNamesError('getValue', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) return traced('getValue', key, undefined, getValue, this.core, this.#scope, key, opts);
     return getValue(this.core, this.#scope, key, opts);
   }
 
@@ -215,6 +230,9 @@ export class Cache {
   deleteValue(keys: string | string[], opts?: ScopeOptions): Promise<number> {
     const bad = optionNamesError('scope', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) {
+      return traced('deleteValue', Array.isArray(keys) ? keys[0] : keys, undefined, writes.deleteValue, this.core, this.#scope, keys, opts);
+    }
     return writes.deleteValue(this.core, this.#scope, keys, opts);
   }
 
@@ -253,6 +271,7 @@ export class Cache {
   getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
     const bad = optionNamesError('scope', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) return traced('getMany', Array.isArray(keys) ? keys[0] : undefined, undefined, getMany<T>, this.core, this.#scope, keys, opts);
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 
@@ -260,6 +279,7 @@ export class Cache {
   setMany(entries: Array<[string, unknown]>, opts?: SetValueOptions): Promise<void> {
     const bad = optionNamesError('setMany', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) return traced('setMany', undefined, undefined, writes.setMany, this.core, this.#scope, entries, opts);
     return writes.setMany(this.core, this.#scope, entries, opts);
   }
 
@@ -280,6 +300,7 @@ export class Cache {
       // An empty pattern matches every key (P1's implied `*`): most often an unset variable.
       return Promise.reject(new TypeError("larder: deleteKeys('') would delete every key of the namespace; call clearCache() to do that on purpose"));
     }
+    if (cacheChannel.hasSubscribers) return traced('deleteKeys', pattern, undefined, deleteKeys, this.core, this.#scope, pattern, opts);
     return deleteKeys(this.core, this.#scope, pattern, opts);
   }
 
@@ -300,6 +321,17 @@ export class Cache {
     return deleted;
   }
 
+  // ---------------------------------------------------------------- tags (T)
+
+  /**
+   * Invalidates every entry carrying one of `tags` in this namespace (or, `shared`, among shared
+   * entries): values, hashes, memoised results, documents, process-cached results, near copies, in
+   * every process (T1–T6). O(tags) store round trips, whatever the number of entries.
+   */
+  invalidateTags(tags: readonly string[], opts?: InvalidateTagsOptions): Promise<void> {
+    return invalidateTags(this.core, this.#scope, processPort(this.core), tags, opts);
+  }
+
   // ---------------------------------------------------------------- hashes (H)
 
   /**
@@ -317,6 +349,7 @@ export class Cache {
     }
     const bad = optionNamesError('hset', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) return traced('hset', name, field, collections.hset, this.core, this.#scope, name, field, value, opts);
     return collections.hset(this.core, this.#scope, name, field, value, opts);
   }
 
@@ -350,6 +383,7 @@ export class Cache {
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
     const bad = optionNamesError('hget', opts);
     if (bad !== undefined) return Promise.reject(bad);
+    if (cacheChannel.hasSubscribers) return traced('hget', name, field, collections.hget<T>, this.core, this.#scope, name, field, opts);
     return collections.hget<T>(this.core, this.#scope, name, field, opts);
   }
 
@@ -453,7 +487,7 @@ export class Cache {
     this.#memo ??= {
       memoKey: (name, opts) => scope.key(name, opts, 'm'),
       ttlMs: (ttlSec, what) => core.ttlMs(ttlSec, what),
-      getOrCompute: (pk, displayKey, fn, ttlMs) => getOrCompute(core, scope, pk, displayKey, fn, ttlMs),
+      getOrCompute: (pk, displayKey, fn, ttlMs, tags) => getOrCompute(core, scope, pk, displayKey, fn, ttlMs, tags),
       deleteEntries: (prefix, shared, filter) => deleteEntries(core, scope.namespace, 'm', prefix, shared, filter),
     };
     return this.#memo;
@@ -514,6 +548,7 @@ export class Cache {
       decode: (b, pk, key) => core.decode(b, pk, key),
       ttlMs: (sec, what) => core.ttlMs(sec, what),
       deleteDocs: (namespace, prefix) => deleteEntries(core, namespace, 'd', prefix, false),
+      tags: core.tags,
     };
     return new DocumentCache<D>(port, opts);
   }

@@ -19,6 +19,7 @@ import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
 import { NearCache, type NearRef } from './near/near-cache.js';
 import { nearValueStore } from './near/near-store.js';
+import { MetricsTap } from './metrics/tap.js';
 import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
 import { StoreGuard } from './policy/guard.js';
@@ -30,6 +31,10 @@ import { shareable } from './codec/frozen.js';
 import { heapSize } from './codec/heap-size.js';
 import { KeyMemo } from './key-memo.js';
 import { quote } from './options-check.js';
+import { startTelemetry } from './metrics/publisher.js';
+import { noteOutcome, outcomes } from './tracing.js';
+import { Tags } from './tags/tags.js';
+import { isTagged } from './tags/envelope.js';
 
 export const MISS: unique symbol = Symbol('miss');
 
@@ -62,10 +67,14 @@ export class CacheCore {
   readonly values: Store;
   readonly stats: CacheStats = emptyStats();
   readonly events = new Emitter();
+  /** Timings and per-namespace counts for metrics consumers and tracing (metrics/tap.ts, O3–O6). */
+  readonly tap: MetricsTap;
   readonly guard: StoreGuard;
   readonly flights = new SingleFlight();
   /** Deletes that could not reach the store, retried when it answers again (F3). */
   readonly invalidations: PendingInvalidations;
+  /** Tag tokens, checks and invalidations (T1–T8). */
+  readonly tags: Tags;
   /** Cross-process leases for generator runs and background refreshes (S5–S7). */
   readonly stampede: Stampede;
   /** Cleanups of layers built on this core (process-cache subscriptions), run first by close(). */
@@ -106,7 +115,9 @@ export class CacheCore {
     }
     const store = this.store;
     const inProcess = store.inProcess === true;
+    this.tap = new MetricsTap(this.events, spec === 'memory' ? 'memory' : isStoreObject(spec) ? 'custom' : 'redis');
     this.guard = new StoreGuard({
+      tap: this.tap,
       timeoutMs: options.commandTimeoutMs,
       // Stores that bound their own calls (or answer at once) need no second deadline.
       bounded: store.boundsCalls !== true,
@@ -135,9 +146,13 @@ export class CacheCore {
         this.#stopTracking = store.trackInvalidations({
           invalidate: (keys) => {
             candidate.invalidate(keys);
+            this.tags.onInvalidate(keys);
             if (this.events.wantsInvalidate) this.#reportRemote(keys);
           },
-          setActive: (active) => candidate.setActive(active),
+          setActive: (active) => {
+            candidate.setActive(active);
+            this.tags.everything();
+          },
           error: (err) => this.guard.report(err),
         });
         if (this.#stopTracking !== undefined) near = candidate;
@@ -154,6 +169,7 @@ export class CacheCore {
 
     this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
     this.guard.onRecovered = () => void this.invalidations.flush();
+    this.tags = new Tags({ store, values: this.values, guard: this.guard, invalidations: this.invalidations, near, leaseMs: options.leaseMs });
     this.stampede = new Stampede({
       store,
       guard: this.guard,
@@ -165,6 +181,8 @@ export class CacheCore {
     });
     this.onClose.add(() => this.stampede.close());
     this.#unwatch = store.watch({ error: (err) => this.guard.report(err) });
+    // OP4: only with the option; the publisher's timer is unref'd and stopped by close().
+    if (options.telemetry !== false) this.onClose.add(startTelemetry(this, options.telemetry));
     const max = options.maxValueBytes;
     const custom = options.codec;
     if (custom === undefined) {
@@ -273,6 +291,7 @@ export class CacheCore {
   /** Counts a store read of `key` as a hit or a miss (O1, O2). */
   count(miss: boolean, key: string, namespace: string): void {
     const { stats, events } = this;
+    if (outcomes.traced) noteOutcome('store', miss ? 'miss' : 'hit');
     if (miss) {
       stats.store.misses++;
       if (events.wantsMiss) events.emit('miss', { key, namespace });
@@ -291,6 +310,7 @@ export class CacheCore {
   /** Counts a near-cache hit and hands the value back. */
   nearHit(value: unknown, key: string, namespace: string): unknown {
     this.stats.near.hits++;
+    if (outcomes.traced) noteOutcome('near', 'hit');
     if (this.events.wantsHit) this.events.emit('hit', { key, layer: 'near', namespace });
     return value;
   }
@@ -339,7 +359,8 @@ const MEMO_LIMIT = 100_000;
  */
 const builtinShared: SharedDecoder = Object.assign(
   (bytes: Buffer): unknown => {
-    if (isEntry(bytes)) return UNSHARED;
+    // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
+    if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
     try {
       return shareable(decodeValue(bytes));
     } catch {
@@ -356,7 +377,8 @@ function customShared(codec: Codec): SharedDecoder {
   let d = customDecoders.get(codec);
   if (d === undefined) {
     d = (bytes) => {
-      if (isEntry(bytes)) return UNSHARED;
+      // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
+      if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
       try {
         return shareable(decodeCustom(codec, bytes));
       } catch {

@@ -3,12 +3,17 @@
  *
  * ## Keys (all in the namespace, never user-scoped)
  *
- *   d  `<doctype>::<name>`     the cached doc, stored as { e, t, doc }: the doc and the two stamps
+ *   d  `<doctype>/<name>`      the cached doc, stored as { e, t, doc }: the doc and the two stamps
  *                               below as they were read *before* it was loaded
- *   V  `<doctype>::<name>`     the doc's version: same name, same hash tag as the doc, so one script
+ *   V  `<doctype>/<name>`      the doc's version: same name, same hash tag as the doc, so one script
  *                               can check it and write the doc atomically, on a cluster too (K5)
- *   V  `<doctype>::`           the doctype's version (bumped by a doctype-wide clear)
+ *   V  `<doctype>/`            the doctype's version (bumped by a doctype-wide clear)
  *   V  `\0documents`           the namespace's document epoch (bumped by `cache.clearCache()`)
+ *
+ * `<doctype>/<name>` is `joinParts([doctype, name])` (keys.ts): `/` and `%` inside either part are
+ * escaped, so no two (doctype, name) pairs share a key, and the doctype prefix `<doctype>/` covers
+ * that doctype's docs only (D5: `('Payroll:', 'x')` and `('Payroll', ':x')` were one entry when the
+ * parts were joined by a plain `::`). Doc names always hold a `/` and the epoch's does not.
  *
  * ## No stale fill (D2)
  *
@@ -32,8 +37,9 @@
  */
 import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
+import { isStringArray } from './elements.js';
 import { isObject } from './input.js';
-import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
+import { joinParts, physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
 import type { Emitter } from './observability.js';
 import type { SingleFlight } from './flight/single-flight.js';
@@ -41,12 +47,20 @@ import type { StoreGuard } from './policy/guard.js';
 import type { Script, Store, TtlMs } from './stores/store.js';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 import { checkOptionNames } from './options-check.js';
+import { isTagged, withHeader } from './tags/envelope.js';
+import { docTag, doctypeTag, validateTags } from './tags/names.js';
+import type { Tags } from './tags/tags.js';
 
 export interface DocumentsOptions<D extends object = Record<string, unknown>> {
   /** Loads a doc from the database; `undefined` (or `null`) when there is none (D4). */
   load: (doctype: string, name: string) => D | undefined | null | Promise<D | undefined | null>;
   /** Seconds a cached doc lives; `null`: no expiry. Default 3600. */
   ttlSec?: number | null | undefined;
+  /**
+   * Tags of a loaded doc besides the automatic `doctype:<doctype>` and `doc:<doctype>/<name>` (T2).
+   * Computed from the doc, so they are read after the load; the automatic ones before it (T4).
+   */
+  tags?: ((doctype: string, name: string, doc: D) => readonly string[]) | undefined;
 }
 
 export interface ClearDocumentOptions {
@@ -102,7 +116,10 @@ return 1`,
 };
 
 /**
- * Invalidates one doc: bumps its version (so fills in flight are refused) and deletes it, atomically.
+ * Invalidates one doc: deletes it and bumps its version (so fills in flight are refused), atomically.
+ * The delete comes first: a Redis that is out of memory refuses the INCR (a write that may grow)
+ * but never a DEL, and a script's writes before its error stay done, so the doc is gone even
+ * then (Z4: an invalidation is never lost to a full store).
  *   KEYS[1]  the doc key
  *   KEYS[2]  the doc's version key (same slot)
  *   ARGV[1]  TTL of the version key in ms
@@ -111,22 +128,18 @@ return 1`,
 export const invalidateDocument: Script = {
   name: 'invalidate-document',
   lua: `
+redis.call('DEL', KEYS[1])
 local v = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
 return v`,
   local(data, keys, args) {
+    data.del(keys[0]!);
     const v = data.incrBy(keys[1]!, 1);
     data.pexpire(keys[1]!, Number(args[0]));
-    data.del(keys[0]!);
     return v;
   },
 };
 
-/** An array of strings only (a JavaScript caller's `fields` may be anything). */
-function isStringList(v: unknown): v is readonly string[] {
-  return Array.isArray(v) && v.every((f) => typeof f === 'string');
-}
 
 /** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -140,6 +153,16 @@ function validateDoctype(doctype: unknown): asserts doctype is string {
   if (doctype.includes('::') || /[\u0000-\u001f]/.test(doctype)) {
     throw new TypeError(`doctype must not contain "::" or control characters: ${JSON.stringify(doctype)}`);
   }
+}
+
+/** The entry name of one doc (D5: unambiguous, see the file comment). */
+function docName(doctype: string, name: string): string {
+  return joinParts([doctype, name]);
+}
+
+/** What every entry name of a doctype's docs starts with, and the name of its version key. */
+function doctypePrefix(doctype: string): string {
+  return joinParts([doctype]) + '/';
 }
 
 /** The namespace-wide key that `cache.clearCache()` bumps so no fill in flight is served (D2). */
@@ -163,6 +186,8 @@ export interface DocumentPort {
   ttlMs(ttlSec: number | null, what: string): TtlMs;
   /** Deletes the docs of `namespace` under `prefix` (space `d`), dropping what was kept of them. */
   deleteDocs(namespace: string, prefix: string): Promise<number>;
+  /** Tag tokens and checks (T1, T2). */
+  tags: Tags;
 }
 
 /** Called by `cache.clearCache()` of a namespace (not a user-only clear). */
@@ -209,10 +234,14 @@ export function deepFreeze<T>(v: T): T {
   return v;
 }
 
+type DocTags = (doctype: string, name: string, doc: object) => readonly string[];
+
 export class DocumentCache<D extends object = Record<string, unknown>> {
   readonly #port: DocumentPort;
   readonly #load: DocumentsOptions<D>['load'];
   readonly #ttlMs: number | null;
+  // Stored without D (a cache of one doc type is passed where any doc type is wanted).
+  readonly #tagsOf: DocTags | undefined;
 
   /** @internal Use cache.documents(). */
   constructor(port: DocumentPort, opts: DocumentsOptions<D>) {
@@ -222,15 +251,17 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     this.#port = port;
     this.#load = opts.load;
     this.#ttlMs = port.ttlMs(opts.ttlSec === undefined ? DEFAULTS.docTtlSec : opts.ttlSec, 'ttlSec');
+    if (opts.tags !== undefined && typeof opts.tags !== 'function') throw new TypeError('tags must be a function (doctype, name, doc) returning an array of tags');
+    this.#tagsOf = opts.tags as DocTags | undefined;
   }
 
   #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {
     const scope: KeyScope = { namespace, user: null, shared: false };
-    const doc = physicalKey(scope, 'd', `${doctype}::${name}`);
+    const doc = physicalKey(scope, 'd', docName(doctype, name));
     return {
       doc,
       docVersion: siblingKey(doc, 'V'),
-      doctypeVersion: physicalKey(scope, 'V', `${doctype}::`),
+      doctypeVersion: physicalKey(scope, 'V', doctypePrefix(doctype)),
       epoch: physicalKey(scope, 'V', EPOCH_NAME),
     };
   }
@@ -245,7 +276,9 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     // Store down (degraded): no versions, so nothing will be filled.
     if (got === null) return { versions: null, bytes: null };
     const versions: [string, string, string] = [stamp(got[0]), stamp(got[1]), stamp(got[2])];
-    const bytes = got[3] ?? null;
+    let bytes = got[3] ?? null;
+    // Every cached doc is tagged (T2): served only while its tags' tokens are current.
+    if (bytes !== null && isTagged(bytes)) bytes = await this.#port.tags.check(keys.doc, bytes);
     if (bytes === null) return { versions, bytes: null };
     const stored = this.#unpack(bytes, keys);
     // A doc loaded before a doctype clear or clearCache() may have landed: never serve it.
@@ -286,16 +319,26 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
         const again = await this.#read(keys);
         if (again.bytes !== null) return again.bytes;
         ranLoad = true;
+        // T4: the automatic tags' tokens before the load, so a doc loaded across an invalidation of
+        // them is never served (null: the store is unavailable, nothing will be cached).
+        const tags = core.tags;
+        let stamped = again.versions === null ? null : await tags.stamp(keys.doc, [doctypeTag(doctype), docTag(doctype, docName)], this.#ttlMs);
         core.stats.generatorRuns++;
         const loaded = await this.#load(doctype, docName);
         if (loaded === undefined || loaded === null) throw new DocumentNotFoundError(doctype, docName);
         if (typeof loaded !== 'object') throw new TypeError(`load(${doctype}, ${docName}) must return an object or undefined`);
         const versions = again.versions ?? ['', '', ''];
         const encoded = core.encode({ e: versions[0], t: versions[1], doc: loaded } satisfies Stored);
-        // Store unavailable (no versions read): serve the load, cache nothing.
-        if (again.versions !== null) {
+        if (stamped !== null && this.#tagsOf !== undefined) {
+          const own = await tags.stamp(keys.doc, validateTags(this.#tagsOf(doctype, docName, loaded)), this.#ttlMs);
+          stamped = own === null ? null : tags.combine(stamped, own);
+        }
+        // Store unavailable (no versions read), or a tag invalidated during the load: serve the
+        // load, cache nothing.
+        if (again.versions !== null && stamped !== null && tags.stillValid(stamped)) {
+          const stored = withHeader(stamped.header, encoded);
           await core.guard.write('EVALSHA', () =>
-            core.store.eval(fillDocument, [keys.doc, keys.docVersion], [versions[2], encoded, this.#ttlMs ?? 0]),
+            core.store.eval(fillDocument, [keys.doc, keys.docVersion], [versions[2], stored, this.#ttlMs ?? 0]),
           );
         }
         return encoded;
@@ -336,7 +379,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedValue(doctype: string, name: string, fields: string | readonly string[] = 'name', opts?: { asDict?: boolean | undefined }): Promise<unknown> {
     checkOptionNames('getCachedValue', opts);
     const list = typeof fields === 'string' ? [fields] : fields;
-    if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
+    if (!isStringArray(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
       doc = await this.getCachedDoc<Record<string, unknown>>(doctype, name);
@@ -389,16 +432,16 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     const keys = this.#keys(doctype, name, namespace);
     const { store, guard, events } = this.#port;
     await guard.write('EVALSHA', () => store.eval(invalidateDocument, [keys.doc, keys.docVersion], [DOC_VERSION_TTL_MS]));
-    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace, reason: 'delete' });
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: [docName(doctype, name)], namespace, reason: 'delete' });
   }
 
   async #clearDoctype(namespace: string, doctype: string): Promise<void> {
     const { store, guard, events } = this.#port;
     const scope: KeyScope = { namespace, user: null, shared: false };
     // Bump first: from now on no doc stamped with the old version is served, wherever it lands.
-    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', `${doctype}::`), 1, null));
+    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', doctypePrefix(doctype)), 1, null));
     // Then free the memory of the docs cached so far.
-    await this.#port.deleteDocs(namespace, `${doctype}::`);
-    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace, reason: 'pattern' });
+    await this.#port.deleteDocs(namespace, doctypePrefix(doctype));
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctypePrefix(doctype)}*`, namespace, reason: 'pattern' });
   }
 }

@@ -75,6 +75,8 @@ export interface InvalidateEvent {
   /** Logical keys, or a pattern for a pattern delete / clear. */
   keys?: string[];
   pattern?: string;
+  /** Tags invalidated by `invalidateTags` (reason `tags`, T1). */
+  tags?: string[];
   /** The tenant; `null` for shared keys, and for a remote flush of everything. */
   namespace: string | null;
   /**
@@ -82,7 +84,7 @@ export interface InvalidateEvent {
    * another client changed, deleted or expired these keys, or (pattern `*`, namespace null:
    * FLUSHALL, or Redis's tracking table overflowing) possibly everything.
    */
-  reason: 'delete' | 'clear' | 'pattern' | 'remote';
+  reason: 'delete' | 'clear' | 'pattern' | 'remote' | 'tags';
 }
 
 export interface CacheEvents {

@@ -12,10 +12,11 @@
  */
 import { DEFAULTS } from '../defaults.js';
 import { isObject } from '../input.js';
-import { validateKey } from '../keys.js';
+import { joinParts, validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
 import { quote } from '../options-check.js';
+import { validateTags } from '../tags/names.js';
 
 // ------------------------------------------------------------------------------------- memoize
 
@@ -28,7 +29,16 @@ export interface MemoizeOptions {
   user?: string | true | undefined;
   /** Results outside every namespace (K1). */
   shared?: boolean | undefined;
+  /**
+   * The tags of a call's result, from the call's arguments (T1, T8); called on a miss only, before
+   * the function runs (T4). `cache.invalidateTags` removes the results carrying them.
+   */
+  tags?: TagsOf | undefined;
 }
+
+/** Tags of a memoised call from its arguments (a function of any arguments: the memoised function's). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TagsOf = (...args: any[]) => readonly string[];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFunction = (this: any, ...args: any[]) => unknown;
@@ -57,7 +67,7 @@ export interface MemoPort {
   memoKey(name: string, scope: { user?: string | true; shared?: boolean }): string;
   ttlMs(ttlSec: number | null, what: string): TtlMs;
   /** The value path's get-or-compute (values/read.ts): near cache, store, single flight, lease, fill. */
-  getOrCompute(pk: string, displayKey: string, compute: () => unknown, ttlMs: TtlMs): Promise<unknown>;
+  getOrCompute(pk: string, displayKey: string, compute: () => unknown, ttlMs: TtlMs, tags?: readonly string[]): Promise<unknown>;
   /** Deletes the namespace's (or the shared space's) entries of space `m` under `prefix`, in every user scope. */
   deleteEntries(prefix: string, shared: boolean, filter: (name: string) => boolean): Promise<number>;
 }
@@ -77,12 +87,15 @@ function memoCall(
   fn: AnyFunction,
   thisArg: unknown,
   args: unknown[],
+  tagsOf?: TagsOf,
 ): Promise<unknown> {
   try {
     // Both throw before the function runs: refused arguments (M5) and a missing context user (K2).
     const keyName = `${name}/${argumentDigest(args)}`;
     const pk = port.memoKey(keyName, scopeOpts);
-    return port.getOrCompute(pk, keyName, () => fn.apply(thisArg, args), port.ttlMs(ttlSec, 'ttlSec'));
+    // T7: the tags are checked before any I/O, so they are computed on every call, hit or miss.
+    const tags = tagsOf === undefined ? undefined : validateTags(tagsOf.apply(thisArg, args));
+    return port.getOrCompute(pk, keyName, () => fn.apply(thisArg, args), port.ttlMs(ttlSec, 'ttlSec'), tags);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -102,6 +115,7 @@ function checkMemoOptions(opts: MemoizeOptions | undefined, what: string): Requi
     throw new TypeError(`ttlSec must be a positive finite number of seconds or null, got ${quote(ttlSec)}`);
   }
   if (opts?.shared !== undefined && typeof opts.shared !== 'boolean') throw new TypeError('shared must be a boolean');
+  if (opts?.tags !== undefined && typeof opts.tags !== 'function') throw new TypeError('tags must be a function of the arguments returning an array of tags');
   return { ...opts, ttlSec };
 }
 
@@ -112,7 +126,7 @@ export function memoize<F extends AnyFunction>(port: MemoPort, fn: F, opts?: Mem
   // Check a fixed user now, so a bad option fails at definition, not at the first call.
   if (typeof o.user === 'string') port.memoKey(name, { user: o.user });
   const memoized = function (this: unknown, ...args: unknown[]) {
-    return memoCall(port, name, o.ttlSec, scopeOpts, fn, this, args);
+    return memoCall(port, name, o.ttlSec, scopeOpts, fn, this, args, o.tags);
   } as unknown as Memoized<F>;
   Object.defineProperty(memoized, 'name', { value: name });
   Object.defineProperty(memoized, 'memoName', { value: name, enumerable: true });
@@ -151,8 +165,8 @@ export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions): CachedDe
     let name = o.name;
     const scopeOpts = { user: o.user, shared: o.shared };
     const replacement = function (this: unknown, ...args: unknown[]) {
-      name ??= `${declaringClassName(this, context, replacement)}.${methodName}`;
-      return memoCall(port, name, o.ttlSec, scopeOpts, method, this, args);
+      name ??= joinParts([declaringClassName(this, context, replacement), methodName], '.');
+      return memoCall(port, name, o.ttlSec, scopeOpts, method, this, args, o.tags);
     };
     Object.defineProperty(replacement, 'name', { value: methodName });
     Object.defineProperty(replacement, 'clearCache', {

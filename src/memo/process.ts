@@ -5,12 +5,13 @@
 import type { Clock } from '../clock.js';
 import { DEFAULTS } from '../defaults.js';
 import { isObject } from '../input.js';
-import { namespacePrefix } from '../keys.js';
+import { escapePart, namespacePrefix } from '../keys.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { Store } from '../stores/store.js';
 import { ChannelHub, type Membership } from '../waiting/channel-hub.js';
 import { canonicalArgumentBytes } from './digest.js';
-import { memoName, type AnyFunction } from './memoize.js';
+import { memoName, type AnyFunction, type TagsOf } from './memoize.js';
+import { validateTags } from '../tags/names.js';
 import { quote } from '../options-check.js';
 
 export interface ProcessCachedOptions {
@@ -20,6 +21,11 @@ export interface ProcessCachedOptions {
   ttlSec?: number | null | undefined;
   /** Results kept per function in this process, over all namespaces; least recently used go first. Default 1000. */
   maxEntries?: number | undefined;
+  /**
+   * The tags of a call's result, from the call's arguments (T1, T8): `cache.invalidateTags` of one
+   * of them drops it in every process, as `clearCache()` does.
+   */
+  tags?: TagsOf | undefined;
 }
 
 export type ProcessCached<F extends AnyFunction> = F & {
@@ -31,6 +37,8 @@ export type ProcessCached<F extends AnyFunction> = F & {
 interface ProcessEntry {
   value: unknown;
   expiresAt: number;
+  /** Tag names (T1), if the function has `tags`. */
+  tags?: readonly string[];
 }
 
 /** The memory of one processCached function: one LRU over all namespaces. */
@@ -72,8 +80,16 @@ class ProcessMemo {
   }
 
   clearNamespace(namespace: string): void {
-    const prefix = `${namespace}\u0000`;
+    const prefix = processKeyPrefix(namespace);
     for (const k of this.#entries.keys()) if (k.startsWith(prefix)) this.#entries.delete(k);
+  }
+
+  /** Drops the namespace's entries that carry one of `tags`. */
+  dropTagged(namespace: string, tags: ReadonlySet<string>): void {
+    const prefix = `${namespace}\u0000`;
+    for (const [k, e] of this.#entries) {
+      if (e.tags !== undefined && k.startsWith(prefix) && e.tags.some((t) => tags.has(t))) this.#entries.delete(k);
+    }
   }
 
   clearAll(): void {
@@ -89,6 +105,17 @@ interface ClearMessage {
   v: 1;
   /** A function's name, or absent: every process memo of the namespace (clearCache()). */
   name?: string;
+  /** Tags invalidated (T1): only entries carrying one go (a reader that predates tags clears everything). */
+  tags?: string[];
+}
+
+/**
+ * What every process-memo key of a namespace starts with: the escaped namespace (no control
+ * character survives escapePart) and a NUL, so one namespace's prefix never starts another's key
+ * (D5: a namespace holding a NUL could otherwise end where another's arguments begin).
+ */
+function processKeyPrefix(namespace: string): string {
+  return `${escapePart(namespace)}\u0000`;
 }
 
 /** The pub/sub channel of a namespace's process-cache clears; under the namespace's prefix (K5 ACLs). */
@@ -171,7 +198,17 @@ export class ProcessCacheHub {
     } catch {
       return;
     }
+    if (Array.isArray(msg.tags)) {
+      this.dropTagged(namespace, msg.tags);
+      return;
+    }
     for (const m of this.#memos) if (msg.name === undefined || m.name === msg.name) m.clearNamespace(namespace);
+  }
+
+  /** Drops, in this process, the namespace's results carrying one of `tags`. */
+  dropTagged(namespace: string, tags: readonly string[]): void {
+    const set = new Set(tags);
+    for (const m of this.#memos) m.dropTagged(namespace, set);
   }
 
   /** Clears a namespace here at once and in every other process through the channel. */
@@ -194,6 +231,16 @@ export class ProcessCacheHub {
 function publishClear(port: Pick<ProcessPort, 'store' | 'guard'>, namespace: string, name: string | undefined): Promise<unknown> {
   const msg: ClearMessage = name === undefined ? { v: 1 } : { v: 1, name };
   return port.guard.write('PUBLISH', () => port.store.publish(processCacheChannel(namespace), Buffer.from(JSON.stringify(msg))));
+}
+
+/**
+ * `cache.invalidateTags` of a namespace reaches the process memos of every process (T1): dropped
+ * here at once, elsewhere through the channel. Publishes even with no process memo here.
+ */
+export async function invalidateProcessTags(port: ProcessPort, namespace: string, tags: readonly string[]): Promise<void> {
+  hubs.get(port.onClose)?.dropTagged(namespace, tags);
+  const msg: ClearMessage = { v: 1, tags: [...tags] };
+  await port.guard.write('PUBLISH', () => port.store.publish(processCacheChannel(namespace), Buffer.from(JSON.stringify(msg))));
 }
 
 const hubs = new WeakMap<object, ProcessCacheHub>();
@@ -239,12 +286,18 @@ export function processCached<F extends AnyFunction>(port: ProcessPort, namespac
   const memo = new ProcessMemo(name, max);
   hub.register(memo);
   const isAsync = fn instanceof AsyncFunction;
+  const tagsOf = opts?.tags;
+  if (tagsOf !== undefined && typeof tagsOf !== 'function') throw new TypeError('tags must be a function of the arguments returning an array of tags');
 
   const call = (self: unknown, args: unknown[], namespace: string, key: string): unknown => {
+    // Tags before the function runs: a bad list throws before it, and the entry is kept with them
+    // from its first moment, so an invalidation during the run drops it (T4).
+    const tags = tagsOf === undefined ? undefined : validateTags(tagsOf.apply(self, args));
     const value = fn.apply(self, args);
     // Kept only if the namespace's clears reach us now; otherwise served once, not remembered.
     if (!hub.canKeep(namespace)) return value;
     const entry: ProcessEntry = { value, expiresAt: clock.monotonic() + ttlMs };
+    if (tags !== undefined) entry.tags = tags;
     memo.set(key, entry);
     if (value instanceof Promise) value.catch(() => memo.deleteIf(key, entry));
     return value;
@@ -253,7 +306,7 @@ export function processCached<F extends AnyFunction>(port: ProcessPort, namespac
   const wrapper = function (this: unknown, ...args: unknown[]) {
     const namespace = namespaceOf();
     // Refused arguments throw TypeError before the function runs (as memoize, M5).
-    const key = `${namespace}\u0000${canonicalArgumentBytes(args).toString('latin1')}`;
+    const key = processKeyPrefix(namespace) + canonicalArgumentBytes(args).toString('latin1');
     const hit = memo.get(key, clock.monotonic());
     if (hit !== undefined) return hit.value;
     if (!hub.canKeep(namespace) && isAsync) {

@@ -4,32 +4,76 @@
  * empty (F3); writes let that delete go first.
  */
 import { MISS, type CacheCore } from '../core.js';
+import { checkEach, setOwn } from '../elements.js';
 import { validateKey } from '../keys.js';
 import type { KeyRef, Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
 import { validateSafeInteger } from './write.js';
+import { readHeader } from '../tags/envelope.js';
+import { validateTags } from '../tags/names.js';
+import { hashTagState, hgetWithTags } from '../tags/scripts.js';
+import type { TtlMs } from '../stores/store.js';
 
 export interface HashGetOptions<T> extends ScopeOptions {
   generator?: (() => T | Promise<T>) | undefined;
 }
 
+/**
+ * The field where a hash given `tags` in hset keeps its tag header (tags/envelope.ts): the tags
+ * then cover the whole hash (T1). Never a field a caller may name, never listed.
+ */
+const TAGS_FIELD = '\u0000larder:tags';
+
 function validateField(field: unknown): asserts field is string {
   validateKey(field, 'field');
+  if (field === TAGS_FIELD) throw new TypeError('this field name is reserved for the tags of a hash');
+}
+
+/** One field and the hash's tag header: null when the hash's tags were invalidated (a miss). */
+async function readField(core: CacheCore, pk: string, field: string): Promise<Buffer | null> {
+  const reply = await core.guard.read('EVALSHA', () => core.values.eval(hgetWithTags, [pk], [field, TAGS_FIELD]), null);
+  if (!Array.isArray(reply)) return null;
+  const [bytes, header] = reply;
+  if (!Buffer.isBuffer(bytes)) return null;
+  if (Buffer.isBuffer(header) && !(await core.tags.checkHash(pk, header, TAGS_FIELD))) return null;
+  return bytes;
+}
+
+/**
+ * A tagged hset (T1): the hash's current header (kept, with its older tokens, if still valid; a
+ * hash found invalidated is replaced), the new tags' tokens, then the header and the field.
+ */
+async function hsetTagged(core: CacheCore, pk: string, field: string, bytes: Buffer, ttlMs: TtlMs | undefined, names: readonly string[]): Promise<void> {
+  const { values: store, guard, tags } = core;
+  const state = await guard.read('EVALSHA', () => store.eval(hashTagState, [pk], [TAGS_FIELD]), null);
+  if (!Array.isArray(state)) return; // store unavailable (degrade): the write is dropped
+  const [oldHeader, pttl] = state as [Buffer | null, number];
+  let old = Buffer.isBuffer(oldHeader) ? readHeader(oldHeader) : null;
+  if (old !== null && Buffer.isBuffer(oldHeader) && !(await tags.checkHash(pk, oldHeader, TAGS_FIELD))) {
+    // Invalidated: what the hash held is gone (checkHash deletes it); this write starts it afresh.
+    await guard.write('DEL', () => store.delete([pk]));
+    old = null;
+  }
+  // The tags live as long as the hash: its new TTL, else the one it has.
+  const tagTtl = ttlMs !== undefined ? ttlMs : typeof pttl === 'number' && pttl > 0 ? pttl : null;
+  const stamp = await tags.stamp(pk, names, tagTtl);
+  if (stamp === null) return;
+  const header = tags.merge(old, stamp);
+  await guard.write('HSET', () => store.hset(pk, TAGS_FIELD, header, ttlMs));
+  await guard.write('HSET', () => store.hset(pk, field, bytes, ttlMs));
 }
 
 /** Builds a plain object from fields safely: a field named `__proto__` becomes an own property (Z2). */
 function toRecord(entries: Iterable<[string, unknown]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of entries) {
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
-  }
+  // Z2: no setter on Object.prototype runs with store data, whatever the field is called.
+  for (const [k, v] of entries) setOwn(out, k, v);
   return out;
 }
 
-async function generateOnce<T>(core: CacheCore, generator: () => T | Promise<T>): Promise<T> {
+function generateOnce<T>(core: CacheCore, scope: Scope, name: string, generator: () => T | Promise<T>): Promise<T> {
   core.stats.generatorRuns++;
-  return await generator();
+  return core.tap.generate(scope.namespace, name, generator);
 }
 
 // ------------------------------------------------------------------------------- hashes (H)
@@ -39,9 +83,11 @@ export async function hset(core: CacheCore, scope: Scope, name: string, field: s
   const pk = scope.key(name, opts);
   validateField(field);
   const ttlMs = opts?.expiresInSec === undefined ? undefined : core.ttlMs(opts.expiresInSec);
+  const tags = opts?.tags === undefined ? undefined : validateTags(opts.tags);
   const bytes = core.encode(value);
   const { values: store, guard } = core;
   await core.settle(pk);
+  if (tags !== undefined) return hsetTagged(core, pk, field, bytes, ttlMs, tags);
   await guard.write('HSET', () => store.hset(pk, field, bytes, ttlMs));
 }
 
@@ -52,8 +98,7 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   const generator = opts?.generator;
   if (generator !== undefined && typeof generator !== 'function') throw new TypeError('generator must be a function');
   const read = async (count: boolean): Promise<unknown> => {
-    const { values: store, guard } = core;
-    const bytes = core.pending(pk) ? null : await guard.read('HGET', () => store.hget(pk, field), null);
+    const bytes = core.pending(pk) ? null : await readField(core, pk, field);
     const value = bytes === null ? MISS : core.decode(bytes, null, `${name}.${field}`);
     // O2: with a generator, a miss is counted once we know who answered it (below).
     if (count && (value !== MISS || generator === undefined)) core.count(value === MISS, name, scope.namespace);
@@ -65,11 +110,13 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   // Set inside the flight's callback, which TypeScript's narrowing does not follow.
   let ran = false as boolean;
   try {
-    return (await core.flights.run(`${pk}\u0000${field}`, async () => {
+    // `\0h:` then the field: never the key of another flight of this pk (the value's own is the pk,
+    // a background refresh's `pk\0r`): a field named `refresh` once shared the refresh's flight (D5).
+    return (await core.flights.run(`${pk}\u0000h:${field}`, async () => {
       const again = await read(false);
       if (again !== MISS) return again;
       ran = true;
-      const value = await generateOnce(core, generator);
+      const value = await generateOnce(core, scope, name, generator);
       if (value !== undefined) {
         const bytes = core.encode(value);
         await core.guard.write('HSET', () => core.values.hset(pk, field, bytes));
@@ -89,6 +136,11 @@ export async function hgetall(core: CacheCore, scope: Scope, name: string, opts?
   if (core.pending(pk)) return {};
   const fields = await guard.read('HGETALL', () => store.hgetall(pk), null);
   if (fields === null) return {};
+  const header = fields.get(TAGS_FIELD);
+  if (header !== undefined) {
+    if (!(await core.tags.checkHash(pk, header, TAGS_FIELD))) return {};
+    fields.delete(TAGS_FIELD);
+  }
   const out: Array<[string, unknown]> = [];
   for (const [field, bytes] of fields) {
     const value = core.decode(bytes, null, `${name}.${field}`);
@@ -100,7 +152,7 @@ export async function hgetall(core: CacheCore, scope: Scope, name: string, opts?
 export async function hdel(core: CacheCore, scope: Scope, name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
   const pk = scope.key(name, opts);
   const list = Array.isArray(fields) ? fields : [fields];
-  list.forEach(validateField);
+  checkEach(list, validateField);
   if (list.length === 0) return 0;
   const { values: store, guard } = core;
   return (await guard.write('HDEL', () => store.hdel(pk, list))) ?? 0;
@@ -109,16 +161,19 @@ export async function hdel(core: CacheCore, scope: Scope, name: string, fields: 
 export async function hexists(core: CacheCore, scope: Scope, name: string, field: string, opts?: ScopeOptions): Promise<boolean> {
   const pk = scope.key(name, opts);
   validateField(field);
-  const { values: store, guard } = core;
   if (core.pending(pk)) return false;
-  return guard.read('HEXISTS', () => store.hexists(pk, field), false);
+  return (await readField(core, pk, field)) !== null;
 }
 
 export async function hkeys(core: CacheCore, scope: Scope, name: string, opts?: ScopeOptions): Promise<string[]> {
   const pk = scope.key(name, opts);
   const { values: store, guard } = core;
   if (core.pending(pk)) return [];
-  return guard.read('HKEYS', () => store.hkeys(pk), []);
+  const keys = await guard.read('HKEYS', () => store.hkeys(pk), [] as string[]);
+  if (!keys.includes(TAGS_FIELD)) return keys;
+  const header = await guard.read('HGET', () => store.hget(pk, TAGS_FIELD), null);
+  if (header !== null && !(await core.tags.checkHash(pk, header, TAGS_FIELD))) return [];
+  return keys.filter((k) => k !== TAGS_FIELD);
 }
 
 // ---------------------------------------------------------------- lists (L)

@@ -25,11 +25,19 @@ import { isEntry, writeEntry } from '../codec/entry.js';
 import { shareable } from '../codec/frozen.js';
 import { readWithPolicy, stalePolicy, type StaleOptions, type StalePolicy } from './refresh.js';
 import { trackedWrite } from './tracked-write.js';
+import { isTagged, withHeader } from '../tags/envelope.js';
+import { validateTags } from '../tags/names.js';
+import type { Stamp } from '../tags/tags.js';
 
 export interface SetValueOptions extends ScopeOptions {
   /** Seconds to live; absent: `defaultTtlSec`; `null`: no expiry (S1). */
   expiresInSec?: number | null | undefined;
+  /** Tags of the entry written (T1, T7: at most 32, each at most 256 UTF-8 bytes); `invalidateTags` removes it. */
+  tags?: readonly string[] | undefined;
 }
+
+/** An entry's tags, validated (T7). */
+export type TagSource = readonly string[];
 
 export interface GetValueOptions<T> extends SetValueOptions, StaleOptions {
   /**
@@ -52,6 +60,7 @@ function checkGetOptions<T>(core: CacheCore, opts: GetValueOptions<T>): void {
   if (opts.generator !== undefined && typeof opts.generator !== 'function') throw new TypeError('generator must be a function');
   if (opts.expiresInSec !== undefined) core.ttlMs(opts.expiresInSec);
   if (hasStalePolicy(opts)) stalePolicy(opts);
+  if (opts.tags !== undefined) validateTags(opts.tags);
 }
 
 /**
@@ -124,23 +133,32 @@ async function slowGetValue<T>(core: CacheCore, scope: Scope, key: string, opts:
   const policy = stalePolicy(opts);
   if (generator !== undefined && policy !== undefined && ttlMs !== null) {
     // S6, S7: the entry's metadata decides (refresh.ts); without an expiry there is none to use.
-    const bytes = await core.guard.read('GET', () => core.values.get(pk), null);
+    let bytes = await core.guard.read('GET', () => core.values.get(pk), null);
+    if (bytes !== null && isTagged(bytes)) bytes = await core.tags.check(pk, bytes);
     core.count(bytes === null, key, scope.namespace);
     const decodeStale = (b: Buffer) => {
       const v = core.decode(b, pk, key, true);
       return v === MISS ? null : { value: v };
     };
-    return readWithPolicy<T>(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy));
+    return readWithPolicy<T>(core, policy, bytes, decodeStale, valueLoad(core, scope, pk, key, generator, ttlMs, policy, opts?.tags));
   }
   if (generator === undefined) {
     const hit = await readValue(core, scope, pk, key, true);
     return hit === MISS ? undefined : (hit as T);
   }
-  return getOrCompute(core, scope, pk, key, generator, ttlMs) as Promise<T | undefined>;
+  return getOrCompute(core, scope, pk, key, generator, ttlMs, opts?.tags) as Promise<T | undefined>;
 }
 
 /** A read of `pk` that, on a miss, computes the value (below); getValue's and memoize's. */
-export async function getOrCompute(core: CacheCore, scope: Scope, pk: string, key: string, generator: () => unknown, ttlMs: TtlMs): Promise<unknown> {
+export async function getOrCompute(
+  core: CacheCore,
+  scope: Scope,
+  pk: string,
+  key: string,
+  generator: () => unknown,
+  ttlMs: TtlMs,
+  tags?: TagSource,
+): Promise<unknown> {
   const hit = await readValue(core, scope, pk, key, 'hits');
   if (hit !== MISS) return hit;
   // O2: a miss is counted once we know who answered it: this call's generator run (a miss), or
@@ -151,7 +169,7 @@ export async function getOrCompute(core: CacheCore, scope: Scope, pk: string, ke
     return generator();
   };
   try {
-    return await compute(core, scope, pk, key, run, ttlMs);
+    return await compute(core, scope, pk, key, run, ttlMs, tags);
   } finally {
     if (ran) core.count(true, key, scope.namespace);
     else core.countWaited(key, scope.namespace);
@@ -163,8 +181,8 @@ export async function getOrCompute(core: CacheCore, scope: Scope, pk: string, ke
  * stampede's claim looks again (a flight that just finished may have stored the value: see
  * single-flight.ts) and takes the cross-process lease (S5). Also memoize's miss (memo/).
  */
-export function compute(core: CacheCore, scope: Scope, pk: string, key: string, generator: () => unknown, ttlMs: TtlMs): Promise<unknown> {
-  return core.flights.run(pk, () => core.stampede.load(valueLoad(core, scope, pk, key, generator, ttlMs)));
+export function compute(core: CacheCore, scope: Scope, pk: string, key: string, generator: () => unknown, ttlMs: TtlMs, tags?: TagSource): Promise<unknown> {
+  return core.flights.run(pk, () => core.stampede.load(valueLoad(core, scope, pk, key, generator, ttlMs, undefined, tags)));
 }
 
 /** A miss of `pk` as the stampede resolves it (S5): read again, generate, fill. */
@@ -176,7 +194,11 @@ export function valueLoad<T>(
   generator: () => T | Promise<T>,
   ttlMs: TtlMs,
   policy?: StalePolicy,
+  tags?: TagSource,
 ): Load<T> {
+  // T4: the tags' tokens are read before the generator starts, so an invalidation during the run
+  // leaves the fill stamped with a dead token (never served), or refused here (tags/tags.ts).
+  let stamp: Stamp | null | undefined;
   return {
     pk,
     read: async () => {
@@ -184,10 +206,13 @@ export function valueLoad<T>(
       return v === MISS ? null : { value: v };
     },
     generate: async () => {
+      if (tags !== undefined) {
+        stamp = await core.tags.stamp(pk, tags, policy !== undefined && ttlMs !== null ? ttlMs + policy.graceMs : ttlMs);
+      }
       core.stats.generatorRuns++;
-      return await generator();
+      return await core.tap.generate(scope.namespace, key, generator);
     },
-    fill: (value, deltaMs, lease) => fill(core, pk, value, ttlMs, policy, deltaMs, lease),
+    fill: (value, deltaMs, lease) => fill(core, pk, value, ttlMs, policy, deltaMs, lease, stamp),
   };
 }
 
@@ -204,6 +229,7 @@ async function fill(
   policy: StalePolicy | undefined,
   deltaMs: number,
   lease: HeldLease | null,
+  stamp?: Stamp | null,
 ): Promise<{ value: unknown; released: boolean }> {
   const plain = core.encode(value);
   let bytes = plain;
@@ -213,12 +239,22 @@ async function fill(
     storeTtl = ttlMs + policy.graceMs;
   }
   const near = policy === undefined ? core.near : null;
+  // Tagged entries are never shared by the embedded store (each read checks the tags).
+  const share = policy === undefined && stamp === undefined;
+  const kept = bytes;
+  if (stamp !== undefined) {
+    // Tagged: no tokens (store unavailable), or a tag invalidated since they were read (T4): the
+    // value goes back to its caller uncached. Else the near copy depends on the tags from now on.
+    if (stamp === null || !core.tags.stillValid(stamp)) return { value: core.decodeOwn(plain), released: false };
+    bytes = withHeader(stamp.header, bytes);
+    core.tags.attach(pk, stamp.keys);
+  }
   if (lease === null && !near?.active) {
     await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs: storeTtl }));
-    return { value: ownCopy(core, plain, policy === undefined), released: false };
+    return { value: ownCopy(core, plain, share), released: false };
   }
-  const decoded = near === null ? ownCopy(core, plain, policy === undefined) : core.decodeOwn(plain);
-  const out = await trackedWrite(core, near, pk, bytes, storeTtl, lease, () => decoded);
+  const decoded = near === null ? ownCopy(core, plain, share) : core.decodeOwn(plain);
+  const out = await trackedWrite(core, near, pk, bytes, storeTtl, lease, () => decoded, kept);
   return { value: out.value, released: lease !== null && out.written };
 }
 
@@ -237,7 +273,7 @@ function ownCopy(core: CacheCore, plain: Buffer, share: boolean): unknown {
 export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): unknown {
   const near = core.near;
   if (near === null) {
-    // Z3: the key and options are checked the same way with and without a near cache.
+    // Z3: the same checks of the key and options as with a near cache, though nothing is read.
     scope.key(key, opts);
     return undefined;
   }
@@ -277,7 +313,17 @@ export async function readValue(core: CacheCore, scope: Scope, pk: string, key: 
   }
   let bytes: Buffer | null;
   try {
-    bytes = await core.guard.read('GET', () => core.values.get(pk), null);
+    // A tagged entry is served only if its tags' tokens are current: read with it in the same
+    // tick for a key read tagged before, else in one more round trip (tags/).
+    const hint = core.tags.hint(pk);
+    if (hint === undefined) {
+      bytes = await core.guard.read('GET', () => core.values.get(pk), null);
+      if (bytes !== null && isTagged(bytes)) bytes = await core.tags.check(pk, bytes);
+    } else {
+      const got = await core.tags.readHinted(pk, hint);
+      bytes = got?.bytes ?? null;
+      if (got !== null && bytes !== null && isTagged(bytes)) bytes = await core.tags.check(pk, bytes, got.hinted);
+    }
   } catch (err) {
     if (near !== null && ticket !== null) near.abandon(ticket);
     throw err;
@@ -328,6 +374,7 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
   let found: Array<Buffer | null> | null;
   try {
     found = await core.guard.read('MGET', () => core.values.getMany(wanted), null);
+    if (found !== null) found = await checkTagged(core, wanted, found);
   } catch (err) {
     if (near !== null && tickets !== null) for (const t of tickets) if (t !== null) near.abandon(t);
     throw err;
@@ -341,5 +388,22 @@ export async function getMany<T>(core: CacheCore, scope: Scope, keys: string[], 
     core.count(value === MISS, keys[i]!, namespace);
     out[i] = value === MISS ? undefined : (value as T);
   }
+  return out;
+}
+
+/** getMany's tagged entries, checked with one MGET for all their tags; others as they are. */
+async function checkTagged(core: CacheCore, pks: readonly string[], found: Array<Buffer | null>): Promise<Array<Buffer | null>> {
+  let at: number[] | undefined;
+  for (let i = 0; i < found.length; i++) {
+    const b = found[i];
+    if (b != null && isTagged(b)) (at ??= []).push(i);
+  }
+  if (at === undefined) return found;
+  const checked = await core.tags.checkMany(
+    at.map((i) => pks[i]!),
+    at.map((i) => found[i]!),
+  );
+  const out = found.slice();
+  for (let j = 0; j < at.length; j++) out[at[j]!] = checked[j]!;
   return out;
 }

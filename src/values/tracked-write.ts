@@ -12,7 +12,8 @@ import { fillAndRelease, setAndTrack } from './scripts.js';
 
 /**
  * Writes `bytes` (and ends `lease`, if any). Resolves to whether the store took the write, and the
- * value callers should get: the near cache's kept copy, else `decoded()`.
+ * value callers should get: the near cache's kept copy, else `decoded()`. `kept`: the bytes the near
+ * cache keeps when they differ from what is stored (a tagged entry's, without its tag header).
  */
 export async function trackedWrite(
   core: CacheCore,
@@ -22,6 +23,7 @@ export async function trackedWrite(
   ttlMs: TtlMs,
   lease: HeldLease | null,
   decoded: () => unknown,
+  kept: Buffer = bytes,
 ): Promise<{ value: unknown; written: boolean }> {
   near?.drop(pk);
   const ticket = near?.begin(pk) ?? null;
@@ -44,5 +46,5 @@ export async function trackedWrite(
     near.abandon(ticket);
     return { value: decoded(), written };
   }
-  return { value: near.settle(ticket, decoded(), bytes), written };
+  return { value: near.settle(ticket, decoded(), kept), written };
 }

@@ -9,8 +9,11 @@
 import type { CacheCore } from '../core.js';
 import type { Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
+import type { TtlMs } from '../stores/store.js';
 import { trackedWrite } from './tracked-write.js';
 import { quote } from '../options-check.js';
+import { withHeader } from '../tags/envelope.js';
+import { validateTags } from '../tags/names.js';
 
 export function validateSafeInteger(n: unknown, what: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new TypeError(`${what} must be a safe integer, got ${quote(n)}`);
@@ -20,9 +23,11 @@ export function validateSafeInteger(n: unknown, what: string): asserts n is numb
 export async function setValue(core: CacheCore, scope: Scope, key: string, value: unknown, opts: SetValueOptions | undefined): Promise<void> {
   const pk = scope.key(key, opts);
   const ttlMs = core.ttlMs(opts?.expiresInSec);
+  const tags = opts?.tags === undefined ? undefined : validateTags(opts.tags);
   const bytes = core.encode(value);
   const pending = core.settle(pk);
   if (pending !== undefined) await pending;
+  if (tags !== undefined) return setTagged(core, pk, bytes, ttlMs, tags);
   const near = core.near;
   if (near?.active) {
     await trackedWrite(core, near, pk, bytes, ttlMs, null, () => core.decodeOwn(bytes));
@@ -31,8 +36,29 @@ export async function setValue(core: CacheCore, scope: Scope, key: string, value
   await core.guard.write('SET', () => core.values.set(pk, bytes, { ttlMs }));
 }
 
+/**
+ * A tagged setValue (T1): the tags' tokens first (one round trip), then the write with them in its
+ * header. With the near cache, the copy kept depends on the tags (tags/tags.ts).
+ */
+async function setTagged(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlMs, tags: readonly string[]): Promise<void> {
+  const stamp = await core.tags.stamp(pk, tags, ttlMs);
+  const near = core.near;
+  if (stamp === null) {
+    // The store is unavailable (degrade mode): the write is dropped, as any write would be.
+    near?.drop(pk);
+    return;
+  }
+  const tagged = withHeader(stamp.header, bytes);
+  if (near?.active && core.tags.stillValid(stamp)) {
+    core.tags.attach(pk, stamp.keys);
+    await trackedWrite(core, near, pk, tagged, ttlMs, null, () => core.decodeOwn(bytes), bytes);
+    return;
+  }
+  await core.guard.write('SET', () => core.values.set(pk, tagged, { ttlMs }));
+}
+
 /** A JavaScript caller's entry may be anything: a pair is an array of two. */
-function isPair(e: unknown): boolean {
+function isPair(e: unknown): e is [string, unknown] {
   return Array.isArray(e) && e.length === 2;
 }
 
@@ -40,15 +66,29 @@ function isPair(e: unknown): boolean {
 export async function setMany(core: CacheCore, scope: Scope, entries: Array<[string, unknown]>, opts: SetValueOptions | undefined): Promise<void> {
   if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
   const ttlMs = core.ttlMs(opts?.expiresInSec);
-  const keys = entries.map((e, i) => {
+  // An index loop, not map(): a hole is not a pair (map would skip it, walking a sparse list's
+  // whole declared length: Z1).
+  const keys = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
     if (!isPair(e)) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
-    return e[0];
-  });
+    keys[i] = e[0];
+  }
+  const tags = opts?.tags === undefined ? undefined : validateTags(opts.tags);
   const { physical } = scope.keys(keys, opts);
-  const encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);
+  let encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);
   if (encoded.length === 0) return;
   const inv = core.invalidations;
   if (inv.size !== 0 && physical.some((pk) => inv.blocks(pk))) await inv.flush();
+  if (tags !== undefined) {
+    // One scope, one prefix: the same tag keys for every entry, read once.
+    const stamp = await core.tags.stamp(physical[0]!, tags, ttlMs);
+    if (stamp === null) {
+      if (core.near !== null) for (const pk of physical) core.near.drop(pk);
+      return;
+    }
+    encoded = encoded.map(([pk, b, t]) => [pk, withHeader(stamp.header, b), t] as const);
+  }
   await core.guard.write('MSET', () => core.values.setMany(encoded));
 }
 
