@@ -19,7 +19,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { DeadlineQueue, type Clock } from '../../clock.js';
-import { ClosedError, StoreError, StoreTimeoutError, StoreUnavailableError } from '../../errors.js';
+import { ClosedError, StoreError, StoreTimeoutError, StoreUnavailableError, type ErrorDetails } from '../../errors.js';
 import type { StoreEvents } from '../store.js';
 import { dialMastersEagerly, mastersReady, supportsShardedPubSub } from './cluster.js';
 import { describeEndpoint, openConnections, usesTls, type Connections, type RedisKind, type RedisStoreSpec } from './connect.js';
@@ -147,9 +147,9 @@ export class Connection {
     }
     if (message === err.message) return err;
     const cause = last ?? err.cause;
-    return err instanceof StoreTimeoutError
-      ? new StoreTimeoutError(message, { cause, key: err.key })
-      : new StoreUnavailableError(message, { cause, key: err.key });
+    // The same class (a StoreFullError stays one, code E_STORE_FULL): every subclass takes (message, details).
+    const Same = err.constructor as new (message: string, details: ErrorDetails) => StoreUnavailableError | StoreTimeoutError;
+    return new Same(message, { cause, key: err.key });
   }
 
   /**
