@@ -74,7 +74,10 @@ function declared(code: string): Set<string> {
   return names;
 }
 
-const larderValues = ['createCache', 'createMemoryStore', 'createRedisStore', 'createRedlock', 'LarderError', 'ClosedError', 'StoreUnavailableError', 'LockTimeoutError'];
+const larderValues = [
+  'createCache', 'createMemoryStore', 'createRedisStore', 'createRedlock', 'LarderError', 'ClosedError', 'StoreUnavailableError', 'LockTimeoutError',
+  'docTag', 'doctypeTag',
+];
 
 /** The block as a module of its own: imports of what it uses from the package and the prelude. */
 function moduleOf(block: Block): string {
@@ -122,6 +125,10 @@ describe('the packed package (SPEC §0, issue 13)', { timeout: 300_000 }, () => 
     mkdirSync(join(app, 'node_modules/@types'), { recursive: true });
     symlinkSync(join(root, 'node_modules/@types/node'), join(app, 'node_modules/@types/node'));
     symlinkSync(join(root, 'node_modules/undici-types'), join(app, 'node_modules/undici-types'));
+    // The optional peer dependencies the README's metrics blocks use (larder-cache/otel, /prometheus).
+    mkdirSync(join(app, 'node_modules/@opentelemetry'), { recursive: true });
+    symlinkSync(join(root, 'node_modules/@opentelemetry/api'), join(app, 'node_modules/@opentelemetry/api'));
+    symlinkSync(join(root, 'node_modules/prom-client'), join(app, 'node_modules/prom-client'));
   });
 
   after(async () => {
