@@ -26,6 +26,7 @@ import type { CacheEvents, CacheStats } from './observability.js';
 import { resolveOptions, type CacheOptions } from './options.js';
 import { clearEntries, deleteEntries, deleteKeys, getKeys } from './patterns.js';
 import { Scope, type KeyRef, type ScopeOptions } from './scope.js';
+import { cacheChannel, traceCache, type CacheTraceContext } from './tracing.js';
 import { ChannelHub } from './waiting/channel-hub.js';
 import { invalidateTags, type InvalidateTagsOptions } from './tags/invalidate.js';
 import * as collections from './values/collections.js';
@@ -56,7 +57,7 @@ function lockContext(core: CacheCore): LockContext {
   if (f.locks === undefined) {
     const hub = new ChannelHub(core.store, { clock: core.clock, lingerMs: LOCK_CHANNEL_LINGER_MS });
     core.onClose.add(() => hub.close());
-    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub };
+    f.locks = { store: core.store, guard: core.guard, stats: core.stats, random: core.options.random, clock: core.clock, hub, tap: core.tap };
   }
   return f.locks;
 }
@@ -65,6 +66,17 @@ function processPort(core: CacheCore): ProcessPort {
   const f = featuresOf(core);
   f.process ??= { store: core.store, guard: core.guard, clock: core.clock, onClose: core.onClose };
   return f.process;
+}
+
+/**
+ * O3: one cache call on `larder:cache`, only while someone subscribes. The facade methods hand
+ * their function and arguments here rather than a closure, so the untraced path allocates nothing.
+ */
+function traced<A extends [CacheCore, Scope, ...unknown[]], R>(operation: string, key: unknown, name: string | undefined, fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  const ctx: CacheTraceContext = { operation, namespace: args[1].namespace, cacheId: args[0].tap.id };
+  if (typeof key === 'string') ctx.key = key;
+  if (name !== undefined) ctx.name = name;
+  return traceCache(ctx, () => fn(...args));
 }
 
 export class Cache {
@@ -127,6 +139,7 @@ export class Cache {
 
   /** Stores a value (S1). */
   setValue(key: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    if (cacheChannel.hasSubscribers) return traced('setValue', key, undefined, writes.setValue, this.core, this.#scope, key, value, opts);
     return writes.setValue(this.core, this.#scope, key, value, opts);
   }
 
@@ -135,6 +148,7 @@ export class Cache {
    * flight (S4), stores its result and returns it (S3).
    */
   getValue<T = unknown>(key: string, opts?: GetValueOptions<T>): Promise<T | undefined> {
+    if (cacheChannel.hasSubscribers) return traced('getValue', key, undefined, getValue, this.core, this.#scope, key, opts);
     return getValue(this.core, this.#scope, key, opts);
   }
 
@@ -150,6 +164,9 @@ export class Cache {
 
   /** Deletes every listed key (values, hashes, lists, sets: H2) in one round trip per slot (S8). */
   deleteValue(keys: string | string[], opts?: ScopeOptions): Promise<number> {
+    if (cacheChannel.hasSubscribers) {
+      return traced('deleteValue', Array.isArray(keys) ? keys[0] : keys, undefined, writes.deleteValue, this.core, this.#scope, keys, opts);
+    }
     return writes.deleteValue(this.core, this.#scope, keys, opts);
   }
 
@@ -174,11 +191,13 @@ export class Cache {
 
   /** Reads several keys in one round trip per slot; misses are `undefined`. */
   getMany<T = unknown>(keys: string[], opts?: ScopeOptions): Promise<Array<T | undefined>> {
+    if (cacheChannel.hasSubscribers) return traced('getMany', Array.isArray(keys) ? keys[0] : undefined, undefined, getMany<T>, this.core, this.#scope, keys, opts);
     return getMany<T>(this.core, this.#scope, keys, opts);
   }
 
   /** Writes several keys with one TTL (`expiresInSec`, else the default). Every value is encoded before any I/O. */
   setMany(entries: Array<[string, unknown]>, opts?: SetValueOptions): Promise<void> {
+    if (cacheChannel.hasSubscribers) return traced('setMany', undefined, undefined, writes.setMany, this.core, this.#scope, entries, opts);
     return writes.setMany(this.core, this.#scope, entries, opts);
   }
 
@@ -191,6 +210,7 @@ export class Cache {
 
   /** Deletes the keys getKeys would list; resolves to how many were deleted. */
   deleteKeys(pattern: string, opts?: ScopeOptions): Promise<number> {
+    if (cacheChannel.hasSubscribers) return traced('deleteKeys', pattern, undefined, deleteKeys, this.core, this.#scope, pattern, opts);
     return deleteKeys(this.core, this.#scope, pattern, opts);
   }
 
@@ -225,11 +245,13 @@ export class Cache {
 
   /** Sets one field; `expiresInSec` sets the TTL of the whole hash (H1), absent leaves it as it is. */
   hset(name: string, field: string, value: unknown, opts?: SetValueOptions): Promise<void> {
+    if (cacheChannel.hasSubscribers) return traced('hset', name, field, collections.hset, this.core, this.#scope, name, field, value, opts);
     return collections.hset(this.core, this.#scope, name, field, value, opts);
   }
 
   /** Reads one field; with a generator, a miss behaves as getValue's (S3, S4). */
   hget<T = unknown>(name: string, field: string, opts?: HashGetOptions<T>): Promise<T | undefined> {
+    if (cacheChannel.hasSubscribers) return traced('hget', name, field, collections.hget<T>, this.core, this.#scope, name, field, opts);
     return collections.hget<T>(this.core, this.#scope, name, field, opts);
   }
 

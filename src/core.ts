@@ -19,6 +19,7 @@ import { SingleFlight } from './flight/single-flight.js';
 import { parseAnyKey } from './keys.js';
 import { NearCache, type NearRef } from './near/near-cache.js';
 import { nearValueStore } from './near/near-store.js';
+import { MetricsTap } from './metrics/tap.js';
 import { Emitter, emptyStats, type CacheStats } from './observability.js';
 import { isStoreObject, type ResolvedOptions } from './options.js';
 import { StoreGuard } from './policy/guard.js';
@@ -29,6 +30,8 @@ import { UNSHARED, type Script, type SharedDecoder, type Store, type StoreRef, t
 import { shareable } from './codec/frozen.js';
 import { heapSize } from './codec/heap-size.js';
 import { KeyMemo } from './key-memo.js';
+import { startTelemetry } from './metrics/publisher.js';
+import { noteOutcome, outcomes } from './tracing.js';
 import { Tags } from './tags/tags.js';
 import { isTagged } from './tags/envelope.js';
 
@@ -47,6 +50,8 @@ export class CacheCore {
   readonly values: Store;
   readonly stats: CacheStats = emptyStats();
   readonly events = new Emitter();
+  /** Timings and per-namespace counts for metrics consumers and tracing (metrics/tap.ts, O3–O6). */
+  readonly tap: MetricsTap;
   readonly guard: StoreGuard;
   readonly flights = new SingleFlight();
   /** Deletes that could not reach the store, retried when it answers again (F3). */
@@ -93,7 +98,9 @@ export class CacheCore {
     }
     const store = this.store;
     const inProcess = store.inProcess === true;
+    this.tap = new MetricsTap(this.events, spec === 'memory' ? 'memory' : isStoreObject(spec) ? 'custom' : 'redis');
     this.guard = new StoreGuard({
+      tap: this.tap,
       timeoutMs: options.commandTimeoutMs,
       // Stores that bound their own calls (or answer at once) need no second deadline.
       bounded: store.boundsCalls !== true,
@@ -156,6 +163,8 @@ export class CacheCore {
     });
     this.onClose.add(() => this.stampede.close());
     this.#unwatch = store.watch({ error: (err) => this.guard.report(err) });
+    // OP4: only with the option; the publisher's timer is unref'd and stopped by close().
+    if (options.telemetry !== false) this.onClose.add(startTelemetry(this, options.telemetry));
     const max = options.maxValueBytes;
     const custom = options.codec;
     if (custom === undefined) {
@@ -264,6 +273,7 @@ export class CacheCore {
   /** Counts a store read of `key` as a hit or a miss (O1, O2). */
   count(miss: boolean, key: string, namespace: string): void {
     const { stats, events } = this;
+    if (outcomes.traced) noteOutcome('store', miss ? 'miss' : 'hit');
     if (miss) {
       stats.store.misses++;
       if (events.wantsMiss) events.emit('miss', { key, namespace });
@@ -276,6 +286,7 @@ export class CacheCore {
   /** Counts a near-cache hit and hands the value back. */
   nearHit(value: unknown, key: string, namespace: string): unknown {
     this.stats.near.hits++;
+    if (outcomes.traced) noteOutcome('near', 'hit');
     if (this.events.wantsHit) this.events.emit('hit', { key, layer: 'near', namespace });
     return value;
   }

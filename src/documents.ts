@@ -3,12 +3,17 @@
  *
  * ## Keys (all in the namespace, never user-scoped)
  *
- *   d  `<doctype>::<name>`     the cached doc, stored as { e, t, doc }: the doc and the two stamps
+ *   d  `<doctype>/<name>`      the cached doc, stored as { e, t, doc }: the doc and the two stamps
  *                               below as they were read *before* it was loaded
- *   V  `<doctype>::<name>`     the doc's version: same name, same hash tag as the doc, so one script
+ *   V  `<doctype>/<name>`      the doc's version: same name, same hash tag as the doc, so one script
  *                               can check it and write the doc atomically, on a cluster too (K5)
- *   V  `<doctype>::`           the doctype's version (bumped by a doctype-wide clear)
+ *   V  `<doctype>/`            the doctype's version (bumped by a doctype-wide clear)
  *   V  `\0documents`           the namespace's document epoch (bumped by `cache.clearCache()`)
+ *
+ * `<doctype>/<name>` is `joinParts([doctype, name])` (keys.ts): `/` and `%` inside either part are
+ * escaped, so no two (doctype, name) pairs share a key, and the doctype prefix `<doctype>/` covers
+ * that doctype's docs only (D5: `('Payroll:', 'x')` and `('Payroll', ':x')` were one entry when the
+ * parts were joined by a plain `::`). Doc names always hold a `/` and the epoch's does not.
  *
  * ## No stale fill (D2)
  *
@@ -32,8 +37,9 @@
  */
 import { DEFAULTS } from './defaults.js';
 import { DocumentNotFoundError } from './errors.js';
+import { isStringArray } from './elements.js';
 import { isObject } from './input.js';
-import { physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
+import { joinParts, physicalKey, siblingKey, validateKey, type KeyScope } from './keys.js';
 import type { CacheStats } from './observability.js';
 import type { Emitter } from './observability.js';
 import type { SingleFlight } from './flight/single-flight.js';
@@ -109,7 +115,10 @@ return 1`,
 };
 
 /**
- * Invalidates one doc: bumps its version (so fills in flight are refused) and deletes it, atomically.
+ * Invalidates one doc: deletes it and bumps its version (so fills in flight are refused), atomically.
+ * The delete comes first: a Redis that is out of memory refuses the INCR (a write that may grow)
+ * but never a DEL, and a script's writes before its error stay done, so the doc is gone even
+ * then (Z4: an invalidation is never lost to a full store).
  *   KEYS[1]  the doc key
  *   KEYS[2]  the doc's version key (same slot)
  *   ARGV[1]  TTL of the version key in ms
@@ -118,22 +127,18 @@ return 1`,
 export const invalidateDocument: Script = {
   name: 'invalidate-document',
   lua: `
+redis.call('DEL', KEYS[1])
 local v = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
 return v`,
   local(data, keys, args) {
+    data.del(keys[0]!);
     const v = data.incrBy(keys[1]!, 1);
     data.pexpire(keys[1]!, Number(args[0]));
-    data.del(keys[0]!);
     return v;
   },
 };
 
-/** An array of strings only (a JavaScript caller's `fields` may be anything). */
-function isStringList(v: unknown): v is readonly string[] {
-  return Array.isArray(v) && v.every((f) => typeof f === 'string');
-}
 
 /** Anything with a then() method (a JavaScript caller's `after` may be anything at all). */
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -147,6 +152,16 @@ function validateDoctype(doctype: unknown): asserts doctype is string {
   if (doctype.includes('::') || /[\u0000-\u001f]/.test(doctype)) {
     throw new TypeError(`doctype must not contain "::" or control characters: ${JSON.stringify(doctype)}`);
   }
+}
+
+/** The entry name of one doc (D5: unambiguous, see the file comment). */
+function docName(doctype: string, name: string): string {
+  return joinParts([doctype, name]);
+}
+
+/** What every entry name of a doctype's docs starts with, and the name of its version key. */
+function doctypePrefix(doctype: string): string {
+  return joinParts([doctype]) + '/';
 }
 
 /** The namespace-wide key that `cache.clearCache()` bumps so no fill in flight is served (D2). */
@@ -241,11 +256,11 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
 
   #keys(doctype: string, name: string, namespace = this.#port.namespace): Keys {
     const scope: KeyScope = { namespace, user: null, shared: false };
-    const doc = physicalKey(scope, 'd', `${doctype}::${name}`);
+    const doc = physicalKey(scope, 'd', docName(doctype, name));
     return {
       doc,
       docVersion: siblingKey(doc, 'V'),
-      doctypeVersion: physicalKey(scope, 'V', `${doctype}::`),
+      doctypeVersion: physicalKey(scope, 'V', doctypePrefix(doctype)),
       epoch: physicalKey(scope, 'V', EPOCH_NAME),
     };
   }
@@ -335,7 +350,7 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
   async getCachedValue(doctype: string, name: string, fields: readonly string[]): Promise<unknown[] | undefined>;
   async getCachedValue(doctype: string, name: string, fields: string | readonly string[]): Promise<unknown> {
     const list = typeof fields === 'string' ? [fields] : fields;
-    if (!isStringList(list)) throw new TypeError('fields must be a string or an array of strings');
+    if (!isStringArray(list)) throw new TypeError('fields must be a string or an array of strings');
     let doc: Record<string, unknown>;
     try {
       doc = await this.getCachedDoc(doctype, name);
@@ -373,16 +388,16 @@ export class DocumentCache<D extends object = Record<string, unknown>> {
     const keys = this.#keys(doctype, name, namespace);
     const { store, guard, events } = this.#port;
     await guard.write('EVALSHA', () => store.eval(invalidateDocument, [keys.doc, keys.docVersion], [DOC_VERSION_TTL_MS]));
-    if (events.wantsInvalidate) events.emit('invalidate', { keys: [`${doctype}::${name}`], namespace, reason: 'delete' });
+    if (events.wantsInvalidate) events.emit('invalidate', { keys: [docName(doctype, name)], namespace, reason: 'delete' });
   }
 
   async #clearDoctype(namespace: string, doctype: string): Promise<void> {
     const { store, guard, events } = this.#port;
     const scope: KeyScope = { namespace, user: null, shared: false };
     // Bump first: from now on no doc stamped with the old version is served, wherever it lands.
-    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', `${doctype}::`), 1, null));
+    await guard.write('INCR', () => store.incrBy(physicalKey(scope, 'V', doctypePrefix(doctype)), 1, null));
     // Then free the memory of the docs cached so far.
-    await this.#port.deleteDocs(namespace, `${doctype}::`);
-    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctype}::*`, namespace, reason: 'pattern' });
+    await this.#port.deleteDocs(namespace, doctypePrefix(doctype));
+    if (events.wantsInvalidate) events.emit('invalidate', { pattern: `${doctypePrefix(doctype)}*`, namespace, reason: 'pattern' });
   }
 }

@@ -7,6 +7,9 @@
 export type ErrorCode =
   | 'E_STORE_UNAVAILABLE'
   | 'E_STORE_TIMEOUT'
+  | 'E_STORE_FULL'
+  | 'E_TRACKING_LOST'
+  | 'E_TRACKING_REFUSED'
   | 'E_STORE'
   | 'E_WRONG_TYPE'
   | 'E_NOT_INTEGER'
@@ -47,8 +50,33 @@ export class LarderError extends Error {
 
 /** The store could not be reached, refused the call, or the circuit breaker is open. */
 export class StoreUnavailableError extends LarderError {
+  constructor(message: string, details: ErrorDetails = {}, code: 'E_STORE_UNAVAILABLE' | 'E_STORE_FULL' = 'E_STORE_UNAVAILABLE') {
+    super(code, message, details);
+  }
+}
+
+/**
+ * The store refuses writes for want of memory (Redis `OOM` under `maxmemory` with `noeviction`).
+ * It still answers reads and deletes, so this is a kind of unavailability for writes only: in
+ * 'degrade' mode a refused write is dropped and a generator's value is served (Z4), and the
+ * circuit breaker does not open for it (the store answers at once). Code `E_STORE_FULL`.
+ */
+export class StoreFullError extends StoreUnavailableError {
   constructor(message: string, details: ErrorDetails = {}) {
-    super('E_STORE_UNAVAILABLE', message, details);
+    super(message, details, 'E_STORE_FULL');
+  }
+}
+
+/**
+ * The near cache's invalidation channel (N3): `E_TRACKING_LOST` when it went silent or broken (a
+ * missed heartbeat, a broken redirect, a transient refusal while reconnecting: the near cache is
+ * emptied and bypassed and the channel is set up again), `E_TRACKING_REFUSED` when the server
+ * refuses client tracking for good (an ACL without CLIENT: the near cache stays off). Reported
+ * through `cache.on('error')`, never thrown to a caller.
+ */
+export class TrackingError extends LarderError {
+  constructor(code: 'E_TRACKING_LOST' | 'E_TRACKING_REFUSED', message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
   }
 }
 

@@ -23,6 +23,7 @@
  */
 
 import { KeyError } from './errors.js';
+import { compileGlob, escapeGlob } from './stores/glob.js';
 
 /** Lower case: cache entries (cleared by clearCache). Upper case: coordination state. */
 export type Space =
@@ -81,6 +82,25 @@ export function escapePart(s: string): string {
 
 export function unescape(s: string): string {
   return s.includes('%') ? s.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : s;
+}
+
+/**
+ * One name from several caller strings, such that no other list of strings gives the same name
+ * (D5): in each part, `%` and the separator are percent-escaped (`%25`, `%2F` for `/`), then the
+ * parts are joined by the separator. `joinParts(['Payroll:', 'x'])` and `joinParts(['Payroll',
+ * ':x'])` differ, where a plain `${a}:${b}` gives both `Payroll::x`; and `joinParts([a]) + sep`
+ * is a prefix of exactly the names whose first part is `a`. Names without `%` or the separator
+ * read as written (`Item/ITEM-001`). Documents, @cached method names and tags use it.
+ */
+export function joinParts(parts: readonly string[], separator = '/'): string {
+  if (separator.length !== 1 || separator === '%') throw new TypeError('joinParts: the separator is one character other than %');
+  let out = '';
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (i > 0) out += separator;
+    out += p.includes('%') || p.includes(separator) ? p.replaceAll('%', '%25').replaceAll(separator, hex2(separator)) : p;
+  }
+  return out;
 }
 
 /** FNV-1a over UTF-16 units: the same in every process and run. */
@@ -220,6 +240,12 @@ export interface CompiledPattern {
 /**
  * P1: `*` matches any run of characters, everything else is literal, and a trailing `*` is implied.
  * `user` undefined matches any user part (used by clearCache and memo clearing); null only unscoped.
+ *
+ * Z1: the exact test is a glob matched in linear time (stores/glob.ts), never a backtracking
+ * RegExp. The SCAN glob sent to Redis holds the name only up to its first `*`: Redis's own
+ * matcher is exponential in the number of stars on Redis < 7.0.9 and 6.2 < 6.2.11 (CVE-2022-36021),
+ * and a pattern is often built from user input. The glob stays a superset of the keys meant; the
+ * exact test narrows it.
  */
 export function compilePattern(
   prefix: string,
@@ -228,7 +254,7 @@ export function compilePattern(
   pattern: string,
 ): CompiledPattern {
   const parts = pattern.split('*');
-  const namesGlob = parts.map(escapeName).join('*') + '*';
+  const namesGlob = escapeName(parts[0]!) + '*';
   const userGlob = user === undefined ? '*' : userPart(user);
   const spaceGlob = spaces.length === 1 ? spaces : `[${spaces}]`;
   const glob = `${prefix}{*}${spaceGlob}${userGlob}:${namesGlob}`;
@@ -237,8 +263,8 @@ export function compilePattern(
     const lit = parts[0]!;
     matches = (name) => name.startsWith(lit);
   } else {
-    const re = new RegExp('^' + parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[\\s\\S]*'), 'u');
-    matches = (name) => re.test(name);
+    const exact = compileGlob(parts.map(escapeGlob).join('*') + '*');
+    matches = (name) => exact.test(name);
   }
   return { glob, matches };
 }

@@ -4,14 +4,17 @@
  */
 
 import { DEFAULTS } from './defaults.js';
+import { isStringArray } from './elements.js';
 import type { BreakerOptions } from './policy/breaker.js';
 import type { Codec } from './codec/index.js';
 import { resolveClock, type Clock } from './clock.js';
 import { validateScopePart } from './keys.js';
+import { DEFAULT_MAX_NAMESPACE_LABELS } from './metrics/labels.js';
 import type { NearCacheOptions } from './near/near-cache.js';
 import type { MemoryLimits } from './stores/memory/index.js';
 import type { RedisStoreSpec, SentinelSpec } from './stores/redis/index.js';
 import type { Store } from './stores/store.js';
+import type { TelemetryOptions } from './telemetry.js';
 
 export type { MemoryLimits, NearCacheOptions, SentinelSpec };
 
@@ -58,6 +61,12 @@ export interface CacheOptions {
   now?: () => number;
   /** Randomness in [0, 1), injectable for tests (XFetch, jitter). Default `Math.random`. */
   random?: () => number;
+  /**
+   * OP4: publish this cache's counters on the store's pub/sub every `publishEverySec` seconds
+   * (telemetry.ts: channel and message), for `npx larder-cache stats` and the dashboard.
+   * `false` (the default): nothing is published and no timer runs.
+   */
+  telemetry?: false | TelemetryOptions;
 }
 
 export interface ResolvedOptions {
@@ -77,12 +86,14 @@ export interface ResolvedOptions {
   /** `clock.now`, bound. */
   now: () => number;
   random: () => number;
+  telemetry: false | Required<TelemetryOptions>;
 }
 
 
 const KNOWN = new Set([
   'store', 'namespace', 'defaultTtlSec', 'nearCache', 'codec', 'commandTimeoutMs', 'onStoreError',
   'persistentKeys', 'memory', 'maxValueBytes', 'leaseMs', 'circuitBreaker', 'clock', 'now', 'random',
+  'telemetry',
 ]);
 
 function fail(option: string, why: string): never {
@@ -187,7 +198,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (onStoreError !== 'degrade' && onStoreError !== 'throw') fail('onStoreError', `must be 'degrade' or 'throw', got ${String(onStoreError)}`);
 
   const persistentKeys = o.persistentKeys ?? [];
-  if (!Array.isArray(persistentKeys) || !persistentKeys.every((p) => typeof p === 'string' && p.length > 0)) {
+  // isStringArray stops at the first hole (Z1: every() would walk a sparse list's declared length).
+  if (!isStringArray(persistentKeys) || persistentKeys.some((p) => p.length === 0)) {
     fail('persistentKeys', 'must be an array of non-empty pattern strings');
   }
 
@@ -217,6 +229,18 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const clock = resolveClock(o.clock, o.now);
   if (o.random !== undefined && typeof o.random !== 'function') fail('random', 'must be a function returning a number in [0, 1)');
 
+  let telemetry: ResolvedOptions['telemetry'] = false;
+  if (o.telemetry !== undefined && o.telemetry !== false) {
+    if (!isPlainObject(o.telemetry)) fail('telemetry', 'must be false or { publishEverySec, maxNamespaceLabels? }');
+    for (const k of Object.keys(o.telemetry)) {
+      if (k !== 'publishEverySec' && k !== 'maxNamespaceLabels') fail(`telemetry.${k}`, 'is not a telemetry option');
+    }
+    const t = o.telemetry;
+    const max = t.maxNamespaceLabels ?? DEFAULT_MAX_NAMESPACE_LABELS;
+    if (!Number.isInteger(max) || max < 0) fail('telemetry.maxNamespaceLabels', `must be a non-negative integer, got ${String(max)}`);
+    telemetry = { publishEverySec: positiveNumber('telemetry.publishEverySec', t.publishEverySec), maxNamespaceLabels: max };
+  }
+
   return {
     store: resolveStore(o.store),
     namespace,
@@ -233,5 +257,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     clock,
     now: () => clock.now(),
     random: o.random ?? Math.random,
+    telemetry,
   };
 }

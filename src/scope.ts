@@ -74,10 +74,14 @@ export class Scope {
   /** Physical keys of several keys of one scope. */
   keys(keys: readonly string[], opts: ScopeOptions | undefined): { scope: KeyScope; physical: string[] } {
     const scope = this.resolve(opts);
-    const physical = keys.map((k) => {
+    // An index loop, not map(): a hole fails validateKey at once (Z1: map would skip holes and
+    // walk a sparse list's whole declared length).
+    const physical = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
       validateKey(k);
-      return physicalKey(scope, 'k', k);
-    });
+      physical[i] = physicalKey(scope, 'k', k);
+    }
     return { scope, physical };
   }
 }

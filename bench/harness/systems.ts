@@ -14,6 +14,7 @@ const larder = async (dir: string | undefined) => (await import('./adapters/lard
 
 const cacheSystems = {
   'larder-memory': async (dir?: string) => (await larder(dir)).memory,
+  'larder-memory-goc': async (dir?: string) => (await larder(dir)).memoryGoc,
   'larder-redis': async (dir?: string) => (await larder(dir)).redis,
   'larder-near': async (dir?: string) => (await larder(dir)).near,
   ioredis: async () => (await import('./adapters/ioredis.js')).rawIoredis,
@@ -35,8 +36,8 @@ const lockSystems = {
   'redis-semaphore': async () => (await import('./adapters/redis-semaphore.js')).redisSemaphore,
 } satisfies Record<string, (dir?: string) => Promise<LockSystem>>;
 
-type LarderId = 'larder-memory' | 'larder-redis' | 'larder-near' | 'larder-lock' | 'larder-lock-memory';
-const LARDER: readonly string[] = ['larder-memory', 'larder-redis', 'larder-near', 'larder-lock', 'larder-lock-memory'] satisfies LarderId[];
+type LarderId = 'larder-memory' | 'larder-memory-goc' | 'larder-redis' | 'larder-near' | 'larder-lock' | 'larder-lock-memory';
+const LARDER: readonly string[] = ['larder-memory', 'larder-memory-goc', 'larder-redis', 'larder-near', 'larder-lock', 'larder-lock-memory'] satisfies LarderId[];
 type CacheBase = keyof typeof cacheSystems;
 type LockBase = keyof typeof lockSystems;
 export type CacheId = CacheBase | `${CacheBase & LarderId}@${string}`;

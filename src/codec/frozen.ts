@@ -5,14 +5,19 @@
  * copy, decoded from bytes.
  */
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
+import { forEachElement } from '../elements.js';
 import { UNSHARED } from '../stores/store.js';
 
 /** True if `v` holds only plain objects, arrays and primitives (no Map, Set, Date, bytes). */
 export function plainOnly(v: object): boolean {
   if (isMap(v) || isSet(v) || isDate(v) || isUint8Array(v)) return false;
   if (Array.isArray(v)) {
-    for (const x of v as readonly unknown[]) if (typeof x === 'object' && x !== null && !plainOnly(x)) return false;
-    return true;
+    // Own elements only (Z1): a sparse array's declared length may be four billion.
+    let plain = true;
+    forEachElement(v as readonly unknown[], (x) => {
+      if (plain && typeof x === 'object' && x !== null && !plainOnly(x)) plain = false;
+    });
+    return plain;
   }
   for (const k in v) {
     const x = (v as Record<string, unknown>)[k];
@@ -21,10 +26,15 @@ export function plainOnly(v: object): boolean {
   return true;
 }
 
+/**
+ * Deep-freezes plain objects and arrays (N5). Linear in the own properties of what it walks (Z1):
+ * an array is walked by its own elements, never by its declared length, so a sparse array costs
+ * what it holds.
+ */
 export function freeze<T>(v: T): T {
   if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
   Object.freeze(v);
-  if (Array.isArray(v)) for (const x of v) freeze(x);
+  if (Array.isArray(v)) forEachElement(v as readonly unknown[], freeze);
   else for (const k in v) freeze((v as Record<string, unknown>)[k]);
   return v;
 }

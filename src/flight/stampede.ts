@@ -122,7 +122,8 @@ export class Stampede {
    */
   refresh(load: Load<unknown>, isCurrent: () => Promise<boolean>): void {
     const { flights, events, guard } = this.#port;
-    const flightKey = `${load.pk}\u0000refresh`;
+    // Not `pk\0h:…`, a hash field's flight (values/collections.ts).
+    const flightKey = `${load.pk}\u0000r`;
     if (flights.has(flightKey) || !guard.healthy) return;
     const p = flights
       .run(flightKey, async () => {

@@ -9,9 +9,11 @@
  * Every store call goes through `guard.strict`: a lock is never granted, renewed or released
  * without the store having said so (LK7, F5), whatever `onStoreError` says for cache reads.
  */
-import { StoreTimeoutError, StoreUnavailableError } from '../errors.js';
+import { LockTimeoutError, StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import { ignore } from '../ignore.js';
+import { parseAnyKey } from '../keys.js';
+import type { MetricsTap } from '../metrics/tap.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { CacheStats } from '../observability.js';
 import type { Store } from '../stores/store.js';
@@ -28,6 +30,8 @@ export interface LockContext {
   clock: Clock;
   /** Where waiters hear releases (waiting/channel-hub.ts). */
   hub: ChannelHub;
+  /** Acquisition timings and the `larder:lock` channel (O3–O5). */
+  tap?: MetricsTap;
 }
 
 /**
@@ -99,8 +103,20 @@ export abstract class Acquisition implements WaitPlan<number>, LockHolder {
     await this.release();
   }
 
+  /** What `larder:lock` calls this kind of acquisition (O3). */
+  protected readonly operation: string = 'lock';
+
   /** Waits as the options say, and hands back the Lock. */
-  async acquire(): Promise<Lock> {
+  acquire(): Promise<Lock> {
+    const tap = this.ctx.tap;
+    if (tap?.observesLocks === true) {
+      const namespace = parseAnyKey(this.channel)?.namespace ?? null;
+      return tap.acquire(this.operation, namespace, this.name, () => this.#acquire(), (err) => err instanceof LockTimeoutError);
+    }
+    return this.#acquire();
+  }
+
+  async #acquire(): Promise<Lock> {
     let fencingToken: number;
     if (this.signal === undefined) {
       // Fast path: one try, inline; the wait loop only for a refusal.

@@ -33,6 +33,8 @@ interface RwKeys {
 }
 
 class ReadAcquisition extends Acquisition {
+  protected override readonly operation: string = 'readLock';
+
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);
   }
@@ -53,6 +55,8 @@ class ReadAcquisition extends Acquisition {
 }
 
 class WriteAcquisition extends Acquisition {
+  protected override readonly operation: string = 'writeLock';
+
   constructor(ctx: LockContext, name: string, readonly keys: RwKeys, o: ResolvedLockOptions) {
     super(ctx, name, keys.channel, o);
   }

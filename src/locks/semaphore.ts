@@ -30,6 +30,8 @@ export function validatePermits(permits: unknown): asserts permits is number {
 }
 
 class PermitAcquisition extends Acquisition {
+  protected override readonly operation: string = 'permit';
+
   constructor(ctx: LockContext, name: string, readonly holders: string, readonly fence: string, readonly permits: number, o: ResolvedLockOptions) {
     // The channel is the holders' key: namespaced as the key is (LK6).
     super(ctx, name, holders, o);

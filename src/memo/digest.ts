@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { isDate, isMap, isSet, isUint8Array } from 'node:util/types';
 import { encodeValue } from '../codec/index.js';
+import { forEachElement, setOwn } from '../elements.js';
 
 /** Digest inputs are small; refuse absurd ones rather than hash megabytes per call. */
 const MAX_ARGUMENT_BYTES = 1024 * 1024;
@@ -54,9 +55,13 @@ function compareBytes(a: [Buffer, unknown], b: [Buffer, unknown]): number {
 function canonicalise(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) {
-    // Holes stay holes (Array.prototype.map skips them), so `[, 1]` and `[undefined, 1]` differ
-    // as the codec says they do.
-    return v.map(canonicalise);
+    // Holes stay holes, so `[, 1]` and `[undefined, 1]` differ as the codec says they do. Walked by
+    // own elements (Z1): `Array#map` would visit every index of a sparse array's declared length.
+    const out = new Array<unknown>(v.length);
+    forEachElement(v, (x, i) => {
+      out[i] = canonicalise(x);
+    });
+    return out;
   }
   if (isDate(v) || isUint8Array(v)) return v;
   if (isMap(v)) {
@@ -77,6 +82,8 @@ function canonicalise(v: unknown): unknown {
   }
   // A plain object (the codec accepted it): own enumerable string keys, sorted by code unit.
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) out[k] = canonicalise((v as Record<string, unknown>)[k]);
+  // setOwn: a setter on Object.prototype must neither run nor swallow a key (Z2), or `{ k: 1 }`
+  // and `{}` would share a digest.
+  for (const k of Object.keys(v).sort()) setOwn(out, k, canonicalise((v as Record<string, unknown>)[k]));
   return out;
 }

@@ -12,7 +12,7 @@
  */
 import { DEFAULTS } from '../defaults.js';
 import { isObject } from '../input.js';
-import { validateKey } from '../keys.js';
+import { joinParts, validateKey } from '../keys.js';
 import type { TtlMs } from '../stores/store.js';
 import { argumentDigest } from './digest.js';
 import { validateTags } from '../tags/names.js';
@@ -137,7 +137,8 @@ export function memoize<F extends AnyFunction>(port: MemoPort, fn: F, opts?: Mem
 
 /**
  * A standard (TC39, TypeScript 5 without `experimentalDecorators`) method decorator. Entries are
- * named `<Class>.<method>` after the class that declares the method (a subclass calling an
+ * named `<Class>.<method>` after the class that declares the method (joinParts with `.`: a `.` or
+ * `%` in either name is escaped, so class `A.b`'s method `c` and class `A`'s method `b.c` differ: D5) (a subclass calling an
  * inherited method shares its entries); the instance is not part of the key (M4). The decorated
  * method gets a `clearCache()` of its own: `Prices.prototype.rate.clearCache()`.
  */
@@ -154,7 +155,7 @@ export function cachedDecorator(port: MemoPort, opts?: MemoizeOptions) {
     let name = o.name;
     const scopeOpts = { user: o.user, shared: o.shared };
     const replacement = function (this: unknown, ...args: unknown[]) {
-      name ??= `${declaringClassName(this, context, replacement)}.${methodName}`;
+      name ??= joinParts([declaringClassName(this, context, replacement), methodName], '.');
       return memoCall(port, name, o.ttlSec, scopeOpts, method, this, args, o.tags);
     };
     Object.defineProperty(replacement, 'name', { value: methodName });

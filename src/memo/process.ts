@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.js';
 import { DEFAULTS } from '../defaults.js';
 import { isObject } from '../input.js';
-import { namespacePrefix } from '../keys.js';
+import { escapePart, namespacePrefix } from '../keys.js';
 import type { StoreGuard } from '../policy/guard.js';
 import type { Store } from '../stores/store.js';
 import { ChannelHub, type Membership } from '../waiting/channel-hub.js';
@@ -79,7 +79,7 @@ class ProcessMemo {
   }
 
   clearNamespace(namespace: string): void {
-    const prefix = `${namespace}\u0000`;
+    const prefix = processKeyPrefix(namespace);
     for (const k of this.#entries.keys()) if (k.startsWith(prefix)) this.#entries.delete(k);
   }
 
@@ -106,6 +106,15 @@ interface ClearMessage {
   name?: string;
   /** Tags invalidated (T1): only entries carrying one go (a reader that predates tags clears everything). */
   tags?: string[];
+}
+
+/**
+ * What every process-memo key of a namespace starts with: the escaped namespace (no control
+ * character survives escapePart) and a NUL, so one namespace's prefix never starts another's key
+ * (D5: a namespace holding a NUL could otherwise end where another's arguments begin).
+ */
+function processKeyPrefix(namespace: string): string {
+  return `${escapePart(namespace)}\u0000`;
 }
 
 /** The pub/sub channel of a namespace's process-cache clears; under the namespace's prefix (K5 ACLs). */
@@ -296,7 +305,7 @@ export function processCached<F extends AnyFunction>(port: ProcessPort, namespac
   const wrapper = function (this: unknown, ...args: unknown[]) {
     const namespace = namespaceOf();
     // Refused arguments throw TypeError before the function runs (as memoize, M5).
-    const key = `${namespace}\u0000${canonicalArgumentBytes(args).toString('latin1')}`;
+    const key = processKeyPrefix(namespace) + canonicalArgumentBytes(args).toString('latin1');
     const hit = memo.get(key, clock.monotonic());
     if (hit !== undefined) return hit.value;
     if (!hub.canKeep(namespace) && isAsync) {

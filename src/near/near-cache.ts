@@ -129,6 +129,8 @@ export class NearCache {
   #epoch = 0;
   /** Invalidation messages received. */
   invalidations = 0;
+  /** Entries evicted to stay within maxEntries/maxBytes (N4), for metrics (O5). */
+  evictions = 0;
   #activeWaiters: Array<() => void> = [];
   #invalidationWaiters: Array<() => void> = [];
 
@@ -246,6 +248,7 @@ export class NearCache {
         continue;
       }
       this.#remove(pk, e);
+      this.evictions++;
       return;
     }
   }

@@ -23,6 +23,7 @@
 import { DeadlineQueue, type Clock } from '../clock.js';
 import { CircuitBreaker, type BreakerOptions } from './breaker.js';
 import { ClosedError, LarderError, StoreError, StoreTimeoutError, StoreUnavailableError, isUnavailability } from '../errors.js';
+import type { MetricsTap } from '../metrics/tap.js';
 import type { Emitter, CacheStats } from '../observability.js';
 
 export type StoreErrorPolicy = 'degrade' | 'throw';
@@ -35,6 +36,7 @@ export class StoreGuard {
   readonly #events: Emitter;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #slowMs: number;
+  readonly #tap: MetricsTap | undefined;
   #failing = 0;
   closed = false;
   /** Called when a store call succeeds after one or more unavailability failures (F3 retries). */
@@ -52,7 +54,10 @@ export class StoreGuard {
     events: Emitter;
     breaker?: BreakerOptions | false;
     clock: Clock;
+    /** Store call timings and the `larder:store` channel (O3–O5), when anyone wants them. */
+    tap?: MetricsTap;
   }) {
+    this.#tap = opts.tap;
     this.#clock = opts.clock;
     // Not unref'd: with a store of unknown make, nothing else may keep the process alive while a
     // call is pending, and a call must end in its answer or its timeout.
@@ -134,10 +139,14 @@ export class StoreGuard {
     }
     const started = this.#breaker === undefined ? 0 : this.#clock.monotonic();
     let p: Promise<T>;
-    try {
-      p = op();
-    } catch (raw) {
-      p = Promise.reject(raw);
+    const tap = this.#tap;
+    if (tap?.observesStore === true) p = tap.storeCall(what, op);
+    else {
+      try {
+        p = op();
+      } catch (raw) {
+        p = Promise.reject(raw);
+      }
     }
     const deadlines = this.#deadlines;
     if (deadlines) p = deadlines.track(p, () => new StoreTimeoutError(`${what} did not answer within ${deadlines.timeoutMs} ms`));

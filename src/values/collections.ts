@@ -4,6 +4,7 @@
  * empty (F3); writes let that delete go first.
  */
 import { MISS, type CacheCore } from '../core.js';
+import { checkEach, setOwn } from '../elements.js';
 import { validateKey } from '../keys.js';
 import type { KeyRef, Scope, ScopeOptions } from '../scope.js';
 import type { SetValueOptions } from './read.js';
@@ -65,16 +66,14 @@ async function hsetTagged(core: CacheCore, pk: string, field: string, bytes: Buf
 /** Builds a plain object from fields safely: a field named `__proto__` becomes an own property (Z2). */
 function toRecord(entries: Iterable<[string, unknown]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of entries) {
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
-  }
+  // Z2: no setter on Object.prototype runs with store data, whatever the field is called.
+  for (const [k, v] of entries) setOwn(out, k, v);
   return out;
 }
 
-async function generateOnce<T>(core: CacheCore, generator: () => T | Promise<T>): Promise<T> {
+function generateOnce<T>(core: CacheCore, scope: Scope, name: string, generator: () => T | Promise<T>): Promise<T> {
   core.stats.generatorRuns++;
-  return await generator();
+  return core.tap.generate(scope.namespace, name, generator);
 }
 
 // ------------------------------------------------------------------------------- hashes (H)
@@ -107,10 +106,12 @@ export async function hget<T = unknown>(core: CacheCore, scope: Scope, name: str
   const hit = await read(true);
   if (hit !== MISS) return hit as T;
   if (generator === undefined) return undefined;
-  return core.flights.run(`${pk}\u0000${field}`, async () => {
+  // `\0h:` then the field: never the key of another flight of this pk (the value's own is the pk,
+  // a background refresh's `pk\0r`): a field named `refresh` once shared the refresh's flight (D5).
+  return core.flights.run(`${pk}\u0000h:${field}`, async () => {
     const again = await read(false);
     if (again !== MISS) return again;
-    const value = await generateOnce(core, generator);
+    const value = await generateOnce(core, scope, name, generator);
     if (value !== undefined) {
       const bytes = core.encode(value);
       await core.guard.write('HSET', () => core.values.hset(pk, field, bytes));
@@ -142,7 +143,7 @@ export async function hgetall(core: CacheCore, scope: Scope, name: string, opts?
 export async function hdel(core: CacheCore, scope: Scope, name: string, fields: string | string[], opts?: ScopeOptions): Promise<number> {
   const pk = scope.key(name, opts);
   const list = Array.isArray(fields) ? fields : [fields];
-  list.forEach(validateField);
+  checkEach(list, validateField);
   if (list.length === 0) return 0;
   const { values: store, guard } = core;
   return (await guard.write('HDEL', () => store.hdel(pk, list))) ?? 0;

@@ -197,7 +197,7 @@ export function valueLoad<T>(
         stamp = await core.tags.stamp(pk, tags, policy !== undefined && ttlMs !== null ? ttlMs + policy.graceMs : ttlMs);
       }
       core.stats.generatorRuns++;
-      return await generator();
+      return await core.tap.generate(scope.namespace, key, generator);
     },
     fill: (value, deltaMs, lease) => fill(core, pk, value, ttlMs, policy, deltaMs, lease, stamp),
   };
@@ -259,7 +259,11 @@ function ownCopy(core: CacheCore, plain: Buffer, share: boolean): unknown {
 /** The near cache's copy of `key` right now, synchronously, without any store call (N1). */
 export function peek(core: CacheCore, scope: Scope, key: string, opts: ScopeOptions | undefined): unknown {
   const near = core.near;
-  if (near === null) return undefined;
+  if (near === null) {
+    // Z3: the same checks of the key and options as with a near cache, though nothing is read.
+    scope.key(key, opts);
+    return undefined;
+  }
   const namespace = opts === undefined ? scope.namespace : '';
   const known = opts === undefined ? core.physical.get(namespace, key) : undefined;
   let pk = typeof known === 'object' ? known.pk : known;

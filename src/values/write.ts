@@ -57,7 +57,7 @@ async function setTagged(core: CacheCore, pk: string, bytes: Buffer, ttlMs: TtlM
 }
 
 /** A JavaScript caller's entry may be anything: a pair is an array of two. */
-function isPair(e: unknown): boolean {
+function isPair(e: unknown): e is [string, unknown] {
   return Array.isArray(e) && e.length === 2;
 }
 
@@ -65,10 +65,14 @@ function isPair(e: unknown): boolean {
 export async function setMany(core: CacheCore, scope: Scope, entries: Array<[string, unknown]>, opts: SetValueOptions | undefined): Promise<void> {
   if (!Array.isArray(entries)) throw new TypeError('entries must be an array of [key, value] pairs');
   const ttlMs = core.ttlMs(opts?.expiresInSec);
-  const keys = entries.map((e, i) => {
+  // An index loop, not map(): a hole is not a pair (map would skip it, walking a sparse list's
+  // whole declared length: Z1).
+  const keys = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
     if (!isPair(e)) throw new TypeError(`entries[${i}] must be a [key, value] pair`);
-    return e[0];
-  });
+    keys[i] = e[0];
+  }
   const tags = opts?.tags === undefined ? undefined : validateTags(opts.tags);
   const { physical } = scope.keys(keys, opts);
   let encoded = physical.map((pk, i) => [pk, core.encode(entries[i]![1]), ttlMs] as const);

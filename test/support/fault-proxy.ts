@@ -19,6 +19,12 @@
  * holdServerToClient(pred) holds back server→client bytes: on a connection where a chunk matches
  * `pred` (every chunk without one), that chunk and everything after it is buffered until release().
  * Tests use it to hold a GET reply while something else happens (the near cache's race test).
+ *
+ * halfOpen(pred, { dropUpstream }) makes the open connections whose client→server bytes so far
+ * (their first 64 KiB) match `pred` go silent in both directions, for good, without closing the
+ * client's socket: what a NAT or proxy idle timeout does to a connection. With `dropUpstream`, the
+ * server's side is closed too (Redis sees the client leave; the client sees nothing). Other and
+ * later connections are not affected. Resolves to how many connections it silenced.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -49,6 +55,8 @@ export interface FaultProxy {
   held(): Promise<void>;
   /** Stops holding and delivers what was held, in order. */
   release(): void;
+  /** Silences matching open connections for good (see the file comment). */
+  halfOpen(pred: (sentSoFar: string) => boolean, opts?: { dropUpstream?: boolean }): number;
   close(): Promise<void>;
 }
 
@@ -103,6 +111,10 @@ interface Link {
   /** Server→client chunks not yet handed to the lane (stall, hold). */
   down: Buffer[];
   holding: boolean;
+  /** The first 64 KiB the client sent, as latin1 text (halfOpen's predicate). */
+  sent: string;
+  /** Silenced for good by halfOpen: nothing moves either way, the client's socket stays open. */
+  halted: boolean;
   upLane: Lane;
   downLane: Lane;
   closed: boolean;
@@ -150,13 +162,17 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       pump(link);
     });
     server.on('connect', () => pump(link));
-    server.on('error', () => closeLink(link));
-    server.on('close', () => closeLink(link));
+    server.on('error', () => {
+      if (!link.halted) closeLink(link);
+    });
+    server.on('close', () => {
+      if (!link.halted) closeLink(link);
+    });
   };
 
   /** Moves whatever may move now from the pending lists into the lanes. */
   const pump = (link: Link) => {
-    if (link.closed || !flowing()) return;
+    if (link.closed || link.halted || !flowing()) return;
     if (link.server === null) openUpstream(link);
     const server = link.server!;
     if (!server.connecting) {
@@ -179,12 +195,16 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       up: [],
       down: [],
       holding: false,
+      sent: '',
+      halted: false,
       upLane: new Lane(() => link.server),
       downLane: new Lane(() => link.client),
       closed: false,
     };
     links.add(link);
     client.on('data', (chunk: Buffer) => {
+      if (link.halted) return; // swallowed, as a dead link does
+      if (link.sent.length < 65536) link.sent += chunk.toString('latin1');
       link.up.push(chunk);
       pump(link);
     });
@@ -238,6 +258,20 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         link.holding = false;
         pump(link);
       }
+    },
+    halfOpen(pred: (sentSoFar: string) => boolean, o?: { dropUpstream?: boolean }) {
+      let n = 0;
+      for (const link of links) {
+        if (link.halted || !pred(link.sent)) continue;
+        link.halted = true;
+        link.up.length = 0;
+        link.down.length = 0;
+        link.upLane.clear();
+        link.downLane.clear();
+        if (o?.dropUpstream === true) link.server?.destroy();
+        n++;
+      }
+      return n;
     },
     async close() {
       for (const link of [...links]) closeLink(link);

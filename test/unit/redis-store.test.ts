@@ -19,6 +19,7 @@ import {
   ClosedError,
   LarderError,
   StoreError,
+  StoreFullError,
   StoreTimeoutError,
   StoreUnavailableError,
   WrongTypeError,
@@ -285,7 +286,8 @@ describe('redis store: operations', () => {
         const outcomes = await Promise.allSettled([store.set(key('m1'), b('1')), store.set(key('m2'), b('2'), { ttlMs: 1000 })]);
         for (const o of outcomes) {
           assert.equal(o.status, 'rejected');
-          assert.ok(o.reason instanceof StoreError);
+          // Z4: an OOM refusal is a StoreFullError (a StoreUnavailableError, code E_STORE_FULL).
+          assert.ok(o.reason instanceof StoreFullError);
           assert.match(o.reason.message, /OOM/);
         }
       } finally {

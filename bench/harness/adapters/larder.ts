@@ -22,6 +22,8 @@ type Module = typeof Larder;
 
 export interface LarderSystems {
   memory: CacheSystem;
+  /** The embedded store read through getValue with a generator (get-or-compute), all hits. */
+  memoryGoc: CacheSystem;
   redis: CacheSystem;
   near: CacheSystem;
   lock: LockSystem;
@@ -103,6 +105,19 @@ function systemsOf({ createCache, createMemoryStore }: Module, suffix: string, n
         const store = createMemoryStore({ maxEntries: memoryStoreBound(setup) });
         const cache = createCache({ store, namespace: ns });
         return cacheAdapter(this.info, cache, async () => {}, () => store.close());
+      },
+    },
+    memoryGoc: {
+      info: info('larder (embedded, getValue + generator)', 'memory'),
+      async create(setup) {
+        const store = createMemoryStore({ maxEntries: memoryStoreBound(setup) });
+        const cache = createCache({ store, namespace: ns });
+        const adapter = cacheAdapter(this.info, cache, async () => {}, () => store.close());
+        const generator = () => {
+          throw new Error('get-or-compute: every read here is a hit, the generator never runs');
+        };
+        const opts = { generator, ...write };
+        return { ...adapter, get: (k: string) => cache.getValue(k, opts) };
       },
     },
     redis: {

@@ -6,7 +6,7 @@
  * bookkeeping). For systems that keep data in Redis, also Redis `used_memory` before and after,
  * on a server of its own flushed between systems.
  *
- * Target (issue 7): larder ≤ 1.2× a plain Map's heap bytes per entry (Map<key, value>).
+ * Target (issues 7 and 12): larder ≤ 1.2× a plain Map's heap bytes per entry (Map<key, value>).
  */
 import { Redis } from 'ioredis';
 import type { Setup } from '../adapter.js';
@@ -119,7 +119,7 @@ export const memory: Scenario = {
           `${entries.toLocaleString('en')} keys \`item:<n>\`, each a distinct small record (the hit-heavy value), written with each system's bulk ` +
           `write and then read once (so every tier holds it). One fresh child process per system and round (${rounds} round${rounds > 1 ? 's' : ''}, ` +
           `median), memory measured after \`gc()\` twice as V8 \`heapUsed\` plus \`arrayBuffers\` (Buffer contents live outside the V8 heap). The \`Map\` bound holds the caller's key strings and value objects as they are; ` +
-          `larder's embedded store holds encoded bytes under physical keys; its near cache holds deep-frozen decoded values. Redis figures ` +
+          `larder's embedded store and its near cache both hold deep-frozen decoded values under physical keys (the embedded store drops a value's bytes once it was read). Redis figures ` +
           `come from a redis-server of this scenario's own, flushed between systems; the raw bound is SET of the larder-encoded bytes under a short key, with a TTL.`,
         tables: [{ caption: 'bytes per entry (median); ratios against the bound of the same column', rows }],
         charts: [chart],

@@ -7,12 +7,15 @@ import {
   LarderError,
   NotIntegerError,
   StoreError,
+  StoreFullError,
   StoreTimeoutError,
   StoreUnavailableError,
   WrongTypeError,
 } from '../../errors.js';
 
 const NOT_INTEGER = /not an integer|out of range|overflow/i;
+/** Redis out of memory under `noeviction` (also from a write inside a script): Z4. */
+const FULL_REPLY = /^OOM\b|\bOOM command not allowed\b/;
 /** Server replies that mean "not usable right now" rather than "your call is wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|NOAUTH|WRONGPASS)\b/;
 
@@ -26,6 +29,7 @@ export function mapRedisError(err: unknown, closed = false): Error {
     const m = e.message;
     if (/\bWRONGTYPE\b/.test(m)) return new WrongTypeError(m, { cause: e });
     if (NOT_INTEGER.test(m)) return new NotIntegerError(m, { cause: e });
+    if (FULL_REPLY.test(m)) return new StoreFullError(`redis: ${m}`, { cause: e });
     if (UNAVAILABLE_REPLY.test(m)) return new StoreUnavailableError(`redis: ${m}`, { cause: e });
     return new StoreError(`redis: ${m}`, { cause: e });
   }
