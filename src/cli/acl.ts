@@ -36,12 +36,14 @@ export const LARDER_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   patterns: ['scan'],
   // every atomic step (leases, locks, tracked writes, documents) is a Lua script: EVALSHA with EVAL on NOSCRIPT
   scripts: ['evalsha', 'eval'],
-  // what the scripts themselves call (an ACL applies inside Lua too): locks' sorted sets, counters, TIME
-  inScripts: ['incr', 'setrange', 'time', 'zadd', 'zcard', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
+  // what the scripts themselves call (an ACL applies inside Lua too): locks' sorted sets, counters,
+  // TIME, tagged hash reads (HMGET of a field and the tag header)
+  inScripts: ['hmget', 'incr', 'setrange', 'time', 'zadd', 'zcard', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
   // lock wake-ups, lease landings, process-cache clears, telemetry (sharded on Redis ≥ 7 clusters)
   pubsub: ['publish', 'subscribe', 'unsubscribe', 'spublish', 'ssubscribe', 'sunsubscribe'],
   // near cache (N1–N3): the invalidation connection's id, tracking redirected to it, its heartbeat
-  nearCache: ['client|id', 'client|tracking', 'ping'],
+  // (PING on it, CLIENT TRACKINGINFO on the main connection to see a broken redirect)
+  nearCache: ['client|id', 'client|tracking', 'client|trackinginfo', 'ping'],
   // connection set-up by ioredis (its ready check sends INFO: refused, ioredis prints a warning
   // on every connection instead; INFO shows server statistics, no keys or values)
   connection: ['auth', 'hello', 'select', 'quit', 'info'],

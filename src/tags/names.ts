@@ -7,7 +7,7 @@
  * (namespace, tag) pairs on two different keys whatever characters either holds.
  */
 import { createHash } from 'node:crypto';
-import { validateKey } from '../keys.js';
+import { joinParts, validateKey } from '../keys.js';
 
 export const MAX_TAGS_PER_ENTRY = 32;
 export const MAX_TAG_BYTES = 256;
@@ -38,11 +38,6 @@ export function validateTags(tags: unknown, what = 'tags', max = MAX_TAGS_PER_EN
   return list.length < 2 || new Set(list).size === list.length ? list.slice() : [...new Set(list)];
 }
 
-/** Escapes `%` and `/` so that the first bare `/` of a doc tag always ends the doctype. */
-function escapeDoctype(doctype: string): string {
-  return /[%/]/.test(doctype) ? doctype.replace(/[%/]/g, (c) => (c === '%' ? '%25' : '%2F')) : doctype;
-}
-
 /** A tag that would exceed 256 bytes is replaced by its digest (same prefix), so it stays valid and distinct. */
 function bounded(head: string, body: string): string {
   const tag = head + body;
@@ -57,12 +52,13 @@ export function doctypeTag(doctype: string): string {
 }
 
 /**
- * The tag one cached document carries (T2): `doc:<doctype>/<name>`, the doctype escaped so that no
- * two (doctype, name) pairs share one (`('a/b', 'c')` and `('a', 'b/c')` are two tags).
+ * The tag one cached document carries (T2): `doc:<doctype>/<name>`, the two joined by `joinParts`
+ * (D5: `%` and `/` escaped in each), so that no two (doctype, name) pairs share one (`('a/b', 'c')`
+ * and `('a', 'b/c')` are two tags), as they never share a cached document.
  */
 export function docTag(doctype: string, name?: string): string {
   validateKey(doctype, 'doctype');
   const n = name ?? doctype;
   validateKey(n, 'name');
-  return bounded('doc:', `${escapeDoctype(doctype)}/${n}`);
+  return bounded('doc:', joinParts([doctype, n]));
 }

@@ -243,6 +243,8 @@ export class Tags {
     let got: Array<Buffer | null> | null;
     if (hinted !== undefined && sameKeys(hinted.keys, keys)) got = hinted.tokens;
     else {
+      // The entry was rewritten with other tags: ask for those next time.
+      if (hinted !== undefined) this.#hints.set(pk, keys);
       const { guard, values } = this.#port;
       // One get per tag, not an MGET of its own: the store coalesces the gets of one tick (every
       // concurrent reader's tags, deduplicated) into one MGET per slot (stores/redis/batch.ts), sent

@@ -20,6 +20,7 @@
  * is a miss (F2) and the generator's result is served; if the generator throws too, so does the call.
  */
 import type { CacheCore } from '../core.js';
+import { isTagged } from '../tags/envelope.js';
 import { ClosedError, ValueError } from '../errors.js';
 import { isObject } from '../input.js';
 import { readEntry, xfetchDue } from '../codec/entry.js';
@@ -87,7 +88,9 @@ export async function readWithPolicy<T>(
   const now = options.now();
   const isCurrent = async () => {
     const again = await core.guard.read('GET', () => core.values.get(load.pk), null);
-    return again?.equals(bytes) === true;
+    if (again === null) return false;
+    // A tagged entry holds `bytes` behind its tag header (tags/envelope.ts).
+    return again.equals(bytes) || (isTagged(again) && again.length > bytes.length && again.subarray(again.length - bytes.length).equals(bytes));
   };
   if (now < entry.exp) {
     if (policy.beta !== undefined && xfetchDue(now, entry, policy.beta, options.random)) stampede.refresh(load, isCurrent);

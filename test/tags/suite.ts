@@ -136,6 +136,32 @@ export function tagSuite(storeName: string, env: TagEnv): void {
         assert.equal(await read(), 2);
       });
 
+      it('S6/S7: a stale tagged entry is refreshed in the background, and keeps its tags', async () => {
+        const cache = make();
+        let runs = 0;
+        // Real time: the store expires keys on its own clock.
+        const read = () => cache.getValue('swr', { generator: () => ++runs, tags: ['t'], expiresInSec: 0.05, staleWhileRevalidateSec: 30 });
+        assert.equal(await read(), 1);
+        await sleep(80);
+        assert.equal(await read(), 1, 'stale, served at once');
+        await until(async () => (await read()) === 2);
+        await cache.invalidateTags(['t']);
+        assert.equal(await read(), 3);
+      });
+
+      it('T3: a key rewritten with other tags is read with its new tags', async () => {
+        const cache = make();
+        await cache.setValue('k', 1, { tags: ['a'] });
+        assert.equal(await cache.getValue('k'), 1);
+        await cache.setValue('k', 2, { tags: ['b'] });
+        assert.equal(await cache.getValue('k'), 2);
+        assert.equal(await cache.getValue('k'), 2);
+        await cache.invalidateTags(['a']);
+        assert.equal(await cache.getValue('k'), 2);
+        await cache.invalidateTags(['b']);
+        assert.equal(await cache.getValue('k'), undefined);
+      });
+
       it('T1: hset with tags covers the whole hash (hget, hgetall, hkeys, hexists)', async () => {
         const cache = make();
         await cache.hset('h', 'f1', 1);
