@@ -37,8 +37,8 @@ export const LARDER_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   // every atomic step (leases, locks, tracked writes, documents) is a Lua script: EVALSHA with EVAL on NOSCRIPT
   scripts: ['evalsha', 'eval'],
   // what the scripts themselves call (an ACL applies inside Lua too): locks' sorted sets, counters,
-  // TIME, tagged hash reads (HMGET of a field and the tag header)
-  inScripts: ['hmget', 'incr', 'setrange', 'time', 'zadd', 'zcard', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
+  // TIME, tagged hash reads (HMGET of a field and the tag header), hincrby, hdelKeys' TYPE check
+  inScripts: ['hincrby', 'hmget', 'incr', 'setrange', 'time', 'type', 'zadd', 'zcard', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
   // lock wake-ups, lease landings, process-cache clears, telemetry (sharded on Redis ≥ 7 clusters)
   pubsub: ['publish', 'subscribe', 'unsubscribe', 'spublish', 'ssubscribe', 'sunsubscribe'],
   // near cache (N1–N3): the invalidation connection's id, tracking redirected to it, its heartbeat
