@@ -105,7 +105,10 @@ function round(ms: number | null): number | null {
 export function startTelemetry(src: TelemetrySource, opts: Required<TelemetryOptions>): () => void {
   const collector = new TelemetryCollector(opts.maxNamespaceLabels);
   const removeSink = src.tap.add({
-    request: (ns, layer, result) => collector.request(ns, layer, result),
+    // Telemetry v1 carries hits and misses per layer; stale and waited reads are in stats() only.
+    request: (ns, layer, result) => {
+      if (result === 'hit' || result === 'miss') collector.request(ns, layer, result);
+    },
     storeCall: (command, seconds) => collector.storeCall(command, seconds),
     generator: (seconds) => collector.generator(seconds),
   });

@@ -9,15 +9,23 @@
  * or a channel's `hasSubscribers` before taking a time; hits and misses reach sinks through the
  * cache's 'hit'/'miss' events (observability.ts), whose payloads are only built when someone listens.
  */
+import { parseAnyKey } from '../keys.js';
 import type { Emitter, HitEvent, MissEvent } from '../observability.js';
 import { generatorChannel, lockChannel, storeChannel, type LockTraceContext } from '../tracing.js';
 
 export type StoreKind = 'memory' | 'redis' | 'custom';
 
+/** The `result` label of a read (O5). */
+export type RequestResult = 'hit' | 'miss' | 'stale' | 'waited';
+
 /** What a metrics consumer can be told; every method optional. */
 export interface MetricsSink {
-  /** A read counted as a hit (with its layer) or a miss (layer `store`: it was asked last). */
-  request?(namespace: string, layer: 'near' | 'store', result: 'hit' | 'miss'): void;
+  /**
+   * A read counted as a hit (with its layer), a miss (layer `store`: it was asked last), a stale
+   * serve (S6, S7: an expired value served while it is refreshed or because the refresh failed),
+   * or waited (a miss another caller's or process's generator answered: O2's `waited`).
+   */
+  request?(namespace: string, layer: 'near' | 'store', result: RequestResult): void;
   /** One store round trip: its command, how long it took, whether it failed. */
   storeCall?(command: string, seconds: number, failed: boolean): void;
   /** One generator run (S3) and how long it took. */
@@ -77,11 +85,26 @@ export class MetricsTap {
         this.#events.on('miss', (e: MissEvent) => {
           for (const s of this.#sinks) s.request?.(e.namespace, 'store', 'miss');
         }),
+        this.#events.on('waited', (e: MissEvent) => {
+          for (const s of this.#sinks) s.request?.(e.namespace, 'store', 'waited');
+        }),
       ];
     } else if (!requests && this.#unlisten.length > 0) {
       for (const off of this.#unlisten) off();
       this.#unlisten = [];
     }
+  }
+
+  /**
+   * A stale serve (S6, S7) of the physical key `pk`, for the sinks that count reads. Rare, so its
+   * namespace is parsed from the key here rather than carried down the read path.
+   */
+  stale(pk: string): void {
+    if (this.#unlisten.length === 0) return;
+    const parsed = parseAnyKey(pk);
+    if (parsed === null) return;
+    const namespace = parsed.namespace ?? '';
+    for (const s of this.#sinks) s.request?.(namespace, 'store', 'stale');
   }
 
   /** Whether a store call must go through `storeCall` (a sink times it or a tracer listens). */

@@ -73,7 +73,7 @@ export function instrument(cache: Cache, opts: InstrumentOptions = {}): Instrume
   const labels = new NamespaceLabels(opts.maxNamespaceLabels);
   const seconds = { unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } };
 
-  const requests = meter.createCounter('larder.cache.requests', { description: 'Cache reads by namespace, layer (near, store) and result (hit, miss)', valueType: ValueType.INT });
+  const requests = meter.createCounter('larder.cache.requests', { description: 'Cache reads by namespace, layer (near, store) and result (hit, miss, stale, waited)', valueType: ValueType.INT });
   const generatorDuration = meter.createHistogram('larder.generator.duration', { description: 'Duration of generator runs', ...seconds });
   const storeDuration = meter.createHistogram('larder.store.command.duration', { description: 'Duration of store round trips by command', ...seconds });
   const lockWait = meter.createHistogram('larder.lock.wait', { description: 'Time to acquire a lock, read/write lock or permit, by outcome', ...seconds });

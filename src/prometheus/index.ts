@@ -10,7 +10,7 @@
  * be registered on one registry: they share one set of metrics (counters summed across them), so
  * registering a second cache never throws "already registered".
  *
- *   larder_cache_requests_total{namespace,layer,result}   reads: layer near|store, result hit|miss
+ *   larder_cache_requests_total{namespace,layer,result}   reads: layer near|store, result hit|miss|stale|waited
  *   larder_generator_runs_total                           generator runs (stats().generatorRuns)
  *   larder_generator_duration_seconds                     histogram
  *   larder_store_command_duration_seconds{command}        histogram, one sample per round trip
@@ -79,7 +79,7 @@ const byRegistry = new WeakMap<Registry, RegistryMetrics>();
 /** Namespaces whose counts array is remembered per registry (past it, the label is looked up each time). */
 const MAX_NAMESPACES = 10_000;
 const LAYERS = ['near', 'store'] as const;
-const RESULTS = ['hit', 'miss'] as const;
+const RESULTS = ['hit', 'miss', 'stale', 'waited'] as const;
 
 function totals(m: RegistryMetrics): Totals {
   const t: Totals = structuredClone(m.retired);
@@ -138,15 +138,15 @@ function metricsOf(registry: Registry, maxNamespaceLabels: number | undefined): 
   };
   new Counter({
     name: 'larder_cache_requests_total',
-    help: 'Cache reads by namespace, layer (near, store) and result (hit, miss)',
+    help: 'Cache reads by namespace, layer (near, store) and result (hit, miss, stale, waited)',
     labelNames: ['namespace', 'layer', 'result'],
     registers,
     collect() {
       this.reset();
       for (const [namespace, counts] of m.byLabel) {
-        for (let l = 0; l < 2; l++) {
-          for (let r = 0; r < 2; r++) {
-            const n = counts[l * 2 + r]!;
+        for (let l = 0; l < LAYERS.length; l++) {
+          for (let r = 0; r < RESULTS.length; r++) {
+            const n = counts[l * RESULTS.length + r]!;
             if (n > 0) this.inc({ namespace, layer: LAYERS[l], result: RESULTS[r] }, n);
           }
         }
@@ -190,7 +190,7 @@ function requestCounts(m: RegistryMetrics, namespace: string): Float64Array {
   if (counts === undefined) {
     const label = m.labels.of(namespace);
     counts = m.byLabel.get(label);
-    if (counts === undefined) m.byLabel.set(label, (counts = new Float64Array(4)));
+    if (counts === undefined) m.byLabel.set(label, (counts = new Float64Array(LAYERS.length * RESULTS.length)));
     if (m.byNamespace.size < MAX_NAMESPACES) m.byNamespace.set(namespace, counts);
   }
   return counts;
@@ -205,7 +205,7 @@ export function register(cache: Cache, registry: Registry = defaultRegistry, opt
   const generatorSeries = m.generatorDuration.series();
   const removeSink = core.tap.add({
     request: (namespace, layer, result) => {
-      requestCounts(m, namespace)[(layer === 'near' ? 0 : 2) + (result === 'hit' ? 0 : 1)]!++;
+      requestCounts(m, namespace)[(layer === 'near' ? 0 : RESULTS.length) + RESULTS.indexOf(result)]!++;
     },
     storeCall: (command, s) => {
       let series = m.commands.get(command);

@@ -98,6 +98,7 @@ export async function readWithPolicy<T>(
   }
   if (now < entry.exp + policy.swrMs) {
     stats.staleServes++;
+    core.tap.stale(load.pk);
     stampede.refresh(load, isCurrent);
     return found.value as T;
   }
@@ -109,6 +110,7 @@ export async function readWithPolicy<T>(
       // A value the codec refuses, or a closed cache, is a bug or a shutdown, not an outage.
       if (err instanceof ValueError || err instanceof ClosedError) throw err;
       stats.staleServes++;
+      core.tap.stale(load.pk);
       return found.value as T;
     }
   }

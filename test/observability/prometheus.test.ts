@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { createCache, createMemoryStore, LockTimeoutError } from 'larder-cache';
 import { register } from 'larder-cache/prometheus';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { FakeClock, flushMicrotasks } from '../support/fake-clock.js';
 
 interface Sample {
   name: string;
@@ -78,6 +79,42 @@ async function serve(registry: Registry): Promise<{ scrape(): Promise<Scrape>; c
 }
 
 describe('larder-cache/prometheus (O5)', () => {
+  test('stale and waited reads are results of their own (O5)', async () => {
+    const registry = new Registry();
+    const endpoint = await serve(registry);
+    const clock = new FakeClock();
+    const cache = createCache({ store: createMemoryStore({ clock }), clock, namespace: 'acme' });
+    register(cache, registry);
+    try {
+      // Ten concurrent misses of one key: one runs the generator, nine wait for it (O2's waited).
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const calls = Array.from({ length: 10 }, () =>
+        cache.getValue('w', {
+          generator: async () => {
+            await gate;
+            return 1;
+          },
+        }),
+      );
+      await flushMicrotasks();
+      release();
+      await Promise.all(calls);
+      // S7: past its TTL, inside staleWhileRevalidateSec, the old value is served and refreshed.
+      const swr = { expiresInSec: 1, staleWhileRevalidateSec: 60, generator: () => 'fresh' };
+      await cache.getValue('s', { ...swr, generator: () => 'old' });
+      await clock.advance(1001);
+      assert.equal(await cache.getValue('s', swr), 'old');
+      const s = await endpoint.scrape();
+      assert.equal(s.get('larder_cache_requests_total', { namespace: 'acme', layer: 'store', result: 'waited' }), 9);
+      assert.equal(s.get('larder_cache_requests_total', { namespace: 'acme', layer: 'store', result: 'stale' }), 1);
+      assert.equal(s.get('larder_stale_serves_total'), 1);
+    } finally {
+      await cache.close();
+      await endpoint.close();
+    }
+  });
+
   test('a scrape of /metrics shows requests per namespace, layer and result, and every O5 metric', async () => {
     const registry = new Registry();
     const endpoint = await serve(registry);
