@@ -34,12 +34,13 @@ import { largeValues } from './harness/scenarios/large-values.js';
 import { locks } from './harness/scenarios/locks.js';
 import { memory } from './harness/scenarios/memory.js';
 import { memoryHits } from './harness/scenarios/memory-hits.js';
+import { maxBytes } from './harness/scenarios/max-bytes.js';
 import { patternDelete } from './harness/scenarios/pattern-delete.js';
 import { stampede } from './harness/scenarios/stampede.js';
 import { writeHeavy } from './harness/scenarios/write-heavy.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SCENARIOS: Scenario[] = [hitHeavy, memoryHits, stampede, writeHeavy, largeValues, patternDelete, locks, memory];
+const SCENARIOS: Scenario[] = [hitHeavy, memoryHits, stampede, writeHeavy, largeValues, patternDelete, locks, memory, maxBytes];
 const ORDER = SCENARIOS.map((s) => s.id);
 
 const args = process.argv.slice(2);

@@ -28,6 +28,7 @@ import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
 import { UNSHARED, type Script, type SharedDecoder, type Store, type StoreRef, type TtlMs } from './stores/store.js';
 import { shareable } from './codec/frozen.js';
+import { heapSize } from './codec/heap-size.js';
 import { KeyMemo } from './key-memo.js';
 import { startTelemetry } from './metrics/publisher.js';
 import { noteOutcome, outcomes } from './tracing.js';
@@ -133,8 +134,11 @@ export class CacheCore {
     }
     this.near = near;
     this.local = store.readShared === undefined || store.refOf === undefined ? null : (store as LocalValues);
-    this.physical = new KeyMemo(options.nearCache === false ? 0 : Math.max(1024, options.nearCache.maxEntries * 2));
-    this.refs = new KeyMemo(MEMO_LIMIT);
+    // A physical key with no entry near counts as dead too: the memo keeps only keys served near.
+    this.physical = new KeyMemo(options.nearCache === false ? 0 : Math.max(1024, options.nearCache.maxEntries * 2), (ref: NearRef) =>
+      near === null ? true : near.live(ref) === undefined,
+    );
+    this.refs = new KeyMemo(MEMO_LIMIT, (ref: StoreRef) => ref.gone);
     this.values = near === null ? store : nearValueStore(store, near);
 
     this.invalidations = new PendingInvalidations(this.values, this.guard, this.clock);
@@ -298,14 +302,17 @@ const MEMO_LIMIT = 100_000;
  * The built-in codec's SharedDecoder, one for every cache: entries with S6/S7 metadata and bytes
  * that fail to decode are UNSHARED, so the caller's own read applies the policy or reports them.
  */
-const builtinShared: SharedDecoder = (bytes) => {
-  if (isEntry(bytes)) return UNSHARED;
-  try {
-    return shareable(decodeValue(bytes));
-  } catch {
-    return UNSHARED;
-  }
-};
+const builtinShared: SharedDecoder = Object.assign(
+  (bytes: Buffer): unknown => {
+    if (isEntry(bytes)) return UNSHARED;
+    try {
+      return shareable(decodeValue(bytes));
+    } catch {
+      return UNSHARED;
+    }
+  },
+  { reencode: (value: unknown) => encodeValue(value, Infinity), sizeOf: heapSize },
+);
 
 const customDecoders = new WeakMap<Codec, SharedDecoder>();
 

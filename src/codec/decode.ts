@@ -197,9 +197,27 @@ function readArray(n: number, depth: number): unknown[] {
   return a;
 }
 
+/**
+ * Constructors of plain objects by property count: V8 sizes the objects a constructor makes by
+ * the properties its first instances receive (in-object slack tracking), so an object of n
+ * properties made by PLAIN[n] holds them all in itself. One made as `{}` has room for four: the
+ * fifth and later go to a separate property array (32 B more for a five-property record, which a
+ * near cache or embedded store keeping decoded values pays on every entry). Their prototype is
+ * Object.prototype, so what they make is a plain object in every observable way (prototype,
+ * `constructor`, deep equality, inspection).
+ */
+const PLAIN: Array<new () => Record<string, unknown>> = [];
+for (let n = 0; n <= 16; n++) {
+  const Plain = function (this: Record<string, unknown>) {
+    // readObject gives each instance its properties.
+  } as unknown as { new (): Record<string, unknown>; prototype: object };
+  Plain.prototype = Object.prototype;
+  PLAIN.push(Plain);
+}
+
 function readObject(n: number, depth: number): Record<string, unknown> {
   checkDepth(depth);
-  const o: Record<string, unknown> = {};
+  const o: Record<string, unknown> = n < PLAIN.length ? new PLAIN[n]!() : {};
   for (let i = 0; i < n; i++) {
     const k = readKey();
     const v = read(depth + 1);

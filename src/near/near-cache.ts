@@ -32,17 +32,26 @@
  * relinking, and an entry carries two fields (three with `ttlSec`).
  */
 import { freeze, plainOnly } from '../codec/frozen.js';
+import { heapSize, stringSize } from '../codec/heap-size.js';
 
 export const NEAR_MISS: unique symbol = Symbol('near-miss');
 export type NearMiss = typeof NEAR_MISS;
 
-/** Per-entry bookkeeping counted against maxBytes besides the value's bytes and the key. */
-const ENTRY_OVERHEAD = 64;
+/**
+ * Per-entry bookkeeping counted against maxBytes besides the value and the key: the entry object
+ * (48 B, 64 with `ttlSec`) and its slot in the entries' Map (about 30 B), and the key memo's share
+ * (core.physical: the caller's key and its slot, and entries it still holds until it forgets them:
+ * 155 B per live entry measured by the max-bytes scenario).
+ */
+const ENTRY_OVERHEAD = 240;
+/** A Buffer object's own heap bytes besides its contents (see stores/memory/entry.ts). */
+const BUFFER_OVERHEAD = 100;
 const HOT = 1;
 const BYTES = 2;
 /** Removed: a NearRef held by the key memo (core.physical) then finds the key's entry anew. */
 const DEAD = 4;
 const SIZE_SHIFT = 4;
+const MAX_SIZE = 2 ** (31 - SIZE_SHIFT);
 
 class NearEntry {
   readonly pk: string;
@@ -62,6 +71,7 @@ class NearEntry {
  * entries' Map), or its physical key until it has one. Opaque outside this file.
  */
 export type NearRef = string | NearEntry;
+
 
 /**
  * An entry of a near cache with `ttlSec`. Without it entries carry no expiry field: one field less
@@ -204,18 +214,23 @@ export class NearCache {
   }
 
   #put(pk: string, value: unknown, bytes: Buffer): unknown {
-    const size = bytes.length + pk.length + ENTRY_OVERHEAD;
     const old = this.#entries.get(pk);
     if (old !== undefined) this.#remove(pk, old);
-    if (size > this.#maxBytes) return value;
     let kept: unknown;
     let flags = 0;
     if (typeof value !== 'object' || value === null) kept = value;
-    else if (plainOnly(value)) kept = freeze(value);
+    else if (plainOnly(value)) kept = value;
     else {
-      kept = Buffer.from(bytes);
+      kept = bytes;
       flags = BYTES;
     }
+    // What the entry holds, as the heap counts it: the decoded value, or a copy of the bytes.
+    const held = flags === BYTES ? bytes.length + BUFFER_OVERHEAD : heapSize(kept);
+    const size = held + stringSize(pk) + ENTRY_OVERHEAD;
+    // The size must fit the entry's flag word (< 128 MiB): a larger value is served, not kept.
+    if (size > this.#maxBytes || size >= MAX_SIZE) return value;
+    if (flags === BYTES) kept = Buffer.from(bytes);
+    else if (typeof kept === 'object' && kept !== null) kept = freeze(kept);
     while (this.#entries.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) this.#evictOne();
     const m = (size << SIZE_SHIFT) | flags;
     this.#entries.set(pk, this.#ttlMs === 0 ? new NearEntry(pk, kept, m) : new TtlEntry(pk, kept, m, this.#now() + this.#ttlMs));
@@ -242,6 +257,7 @@ export class NearCache {
     this.#entries.delete(pk);
     this.#bytes -= e.m >>> SIZE_SHIFT;
     e.m |= DEAD;
+    e.v = undefined; // a NearRef in the key memo may outlive the entry: it must not keep the value
   }
 
   /** Another client changed these keys (or, null, maybe everything). */
@@ -279,7 +295,10 @@ export class NearCache {
 
   #dropAll(): void {
     this.#epoch++;
-    for (const e of this.#entries.values()) e.m |= DEAD;
+    for (const e of this.#entries.values()) {
+      e.m |= DEAD;
+      e.v = undefined;
+    }
     this.#entries.clear();
     this.#bytes = 0;
   }

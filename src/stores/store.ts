@@ -111,12 +111,22 @@ export const UNSHARED: unique symbol = Symbol('unshared');
  * Turns a string value's bytes into a value every reader may be handed (a primitive or a
  * deep-frozen plain object), or UNSHARED. A store keeps what it returns keyed by the function's
  * identity: caches with one codec share one decoder, so they share what it decoded.
+ *
+ * With `reencode` and `sizeOf` (the built-in codec's, whose stored form any larder reads the same
+ * way), the store may keep a decoded object *instead of* its bytes, counting `sizeOf(value)`
+ * against its bounds, and give a plain `get` the bytes `reencode` makes of it: the same value.
  */
-export type SharedDecoder = (bytes: Buffer) => unknown;
+export interface SharedDecoder {
+  (bytes: Buffer): unknown;
+  readonly reencode?: (value: unknown) => Buffer;
+  readonly sizeOf?: (value: unknown) => number;
+}
 
 /** An opaque reference to an in-process store's entry (Store.refOf). */
 export interface StoreRef {
   readonly key: string;
+  /** True once the entry was deleted, expired or evicted: the ref reads as ABSENT from then on. */
+  readonly gone: boolean;
 }
 
 export interface Store {

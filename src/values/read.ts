@@ -99,7 +99,7 @@ export function getValue<T>(core: CacheCore, scope: Scope, key: string, opts: Ge
 
 /** Lets the next unscoped read of `key` skip the key layout (getValue's fast path). */
 function remember(core: CacheCore, namespace: string, key: string, pk: string): void {
-  if (core.near !== null) core.physical.remember(namespace, key, pk);
+  if (core.near !== null) core.physical.remember(namespace, key, core.near.live(pk) ?? pk);
   else if (core.local !== null) {
     const ref = core.local.refOf(pk);
     if (ref !== null) core.refs.remember(namespace, key, ref);

@@ -10,10 +10,10 @@ import {
   MemoryStore,
   createMemoryStore,
   sharedMemoryStore,
-  ENTRY_OVERHEAD,
   ELEMENT_OVERHEAD,
   type MemoryStoreOptions,
 } from '../../src/stores/memory/index.js';
+import { keyBytes, stringBytes } from '../../src/stores/memory/entry.js';
 import { globMatch, compileGlob } from '../../src/stores/glob.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { ClosedError, StoreError } from '../../src/errors.js';
@@ -30,7 +30,7 @@ function fixture(opts: MemoryStoreOptions = {}) {
   return { store, clock, data: store.data };
 }
 
-const stringSize = (key: string, value: string) => ENTRY_OVERHEAD + key.length * 2 + Buffer.byteLength(value);
+const stringSize = (key: string, value: string) => keyBytes(key) + stringBytes(Buffer.from(value));
 
 function script(name: string, local: (data: LocalData, keys: string[], args: ScriptArg[]) => ScriptReply): Script {
   return { name, lua: '-- not used by the embedded store', local };
@@ -233,7 +233,7 @@ test('past maxEntries the least recently used entry is evicted; reads and writes
 });
 
 test('the entry just written is never evicted, even when it alone exceeds maxBytes', async () => {
-  const { store } = fixture({ maxBytes: 200 });
+  const { store } = fixture({ maxBytes: stringSize('a', 'x') + stringSize('b', 'y') });
   await store.set('a', b('x'));
   await store.set('b', b('y'));
   await store.set('big', Buffer.alloc(500));
@@ -247,13 +247,14 @@ test('the entry just written is never evicted, even when it alone exceeds maxByt
 });
 
 test('maxBytes bounds the accounted bytes, which stay exact through overwrite, delete and expiry', async () => {
-  const { store, clock } = fixture({ maxBytes: 600 });
   const v100 = 'v'.repeat(100);
-  const one = stringSize('k0', v100); // 168
+  const one = stringSize('k0', v100);
+  const max = 3 * one + 50;
+  const { store, clock } = fixture({ maxBytes: max });
   for (let i = 0; i < 3; i++) await store.set(`k${i}`, b(v100));
   assert.equal(store.stats().bytes, 3 * one);
   await store.set('k3', b(v100));
-  assert.equal(store.stats().bytes, 3 * one, 'a fourth would pass 600 bytes: k0 went');
+  assert.equal(store.stats().bytes, 3 * one, 'a fourth would pass maxBytes: k0 went');
   assert.equal(await store.exists('k0'), false);
   await store.set('k1', b('short'));
   assert.equal(store.stats().bytes, 2 * one + stringSize('k1', 'short'));
@@ -263,28 +264,28 @@ test('maxBytes bounds the accounted bytes, which stay exact through overwrite, d
   await clock.advance(11);
   assert.equal(await store.get('k3'), null);
   assert.equal(store.stats().bytes, stringSize('k1', 'short'));
-  assert.ok(store.stats().bytes <= 600);
+  assert.ok(store.stats().bytes <= max);
 });
 
 test('container accounting follows every element written and removed', async () => {
   const { store, data } = fixture();
   await store.hset('h', 'ab', b('xyz'));
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (4 + 3 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('h') + (4 + 3 + ELEMENT_OVERHEAD));
   await store.hset('h', 'ab', b('x'));
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (4 + 1 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('h') + (4 + 1 + ELEMENT_OVERHEAD));
   await store.delete(['h']);
   await store.push('l', [b('aa'), b('b')], 'left');
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (2 + 1 + 2 * ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('l') + (2 + 1 + 2 * ELEMENT_OVERHEAD));
   await store.ltrim('l', 0, 0);
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (1 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('l') + (1 + ELEMENT_OVERHEAD));
   await store.delete(['l']);
   await store.sadd('s', [b('abc'), b('abc')]);
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (6 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('s') + (6 + ELEMENT_OVERHEAD));
   await store.delete(['s']);
   data.zadd('z', 1, 'm');
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (2 + 8 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('z') + (2 + 8 + ELEMENT_OVERHEAD));
   data.zadd('z', 2, 'm');
-  assert.equal(store.stats().bytes, ENTRY_OVERHEAD + 2 + (2 + 8 + ELEMENT_OVERHEAD));
+  assert.equal(store.stats().bytes, keyBytes('z') + (2 + 8 + ELEMENT_OVERHEAD));
   data.zrem('z', 'm');
   await store.incrBy('c', 9, null);
   await store.incrBy('c', 1, null);

@@ -20,10 +20,17 @@
 
 import { coarseNow, type Clock } from '../../clock.js';
 import { ABSENT, type SharedDecoder, type TtlMs } from '../store.js';
-import { Entry, keyBytes, NO_EXPIRY, type EntryType, type Value } from './entry.js';
+import { Entry, keyBytes, NO_EXPIRY, stringBytes, type EntryType, type Value } from './entry.js';
 import { LruList } from './lru.js';
 import type { PubSub } from './pubsub.js';
 import { addInteger, checkTtl, notInteger, wrongType } from './rules.js';
+
+/**
+ * Memory a StoreRef holder keeps per entry (measured with the max-bytes scenario: 135 B per live
+ * entry): its slot in the key memo and the caller's key string while the entry lives, and after
+ * it is gone, until the memo forgets it, the entry object itself.
+ */
+const REF_BYTES = 136;
 
 /** Marks a removed entry for StoreRefs, and lets go of its contents (a ref may outlive it). */
 function gone(e: Entry): void {
@@ -33,6 +40,21 @@ function gone(e: Entry): void {
   e.shared = undefined;
 }
 const EMPTY = Buffer.alloc(0);
+/** A string entry's value once its bytes were dropped for its decoded object (shared()). */
+const DROPPED = Buffer.alloc(0);
+
+/**
+ * A string entry's bytes; for one that keeps its decoded object instead, made again from it on
+ * each call (plain reads of such entries are rare: scripts, a cache with another codec).
+ */
+function bytesOf(e: Entry): Buffer {
+  const v = e.value as Buffer;
+  if (v !== DROPPED) return v;
+  // DROPPED only ever follows a decoder with reencode (shared() above).
+  const reencode = e.dec?.reencode;
+  if (reencode === undefined) throw new Error('larder: an embedded entry lost its bytes without a way to make them again');
+  return reencode(e.shared);
+}
 
 export class Keyspace {
   readonly map = new Map<string, Entry>();
@@ -185,7 +207,7 @@ export class Keyspace {
 
   get(key: string): Buffer | null {
     const e = this.read(key, 'string');
-    return e === undefined ? null : (e.value as Buffer);
+    return e === undefined ? null : bytesOf(e);
   }
 
   /**
@@ -206,16 +228,31 @@ export class Keyspace {
     if (e.type !== 'string') return ABSENT;
     if (this.bounded) this.touch(e);
     if (e.dec === decoder) return e.shared;
-    const v = decoder(e.value as Buffer);
+    const v = decoder(bytesOf(e));
     e.shared = v;
     e.dec = decoder;
+    if (decoder.reencode !== undefined && decoder.sizeOf !== undefined && typeof v === 'object' && v !== null) {
+      // Keep the object instead of its bytes (see SharedDecoder): count what it holds instead.
+      this.grow(e, decoder.sizeOf(v) - stringBytes(e.value as Buffer));
+      e.value = DROPPED;
+    }
     return v;
   }
 
-  /** The live string entry at key, for a StoreRef; null if none. */
+  /**
+   * The live string entry at key, for a StoreRef; null if none. The first ref of an entry adds
+   * REF_BYTES to its size: whoever keeps the ref (the cache's key memo) holds that much more
+   * memory for as long as the entry lives, and a little while after, and the bounds should see it.
+   */
   refOf(key: string): Entry | null {
     const e = this.lookup(key);
-    return e?.type === 'string' ? e : null;
+    if (e?.type !== 'string') return null;
+    if (!e.referenced) {
+      e.referenced = true;
+      this.grow(e, REF_BYTES);
+      this.bound(key);
+    }
+    return e;
   }
 
   /** MGET: a key of another type reads as null. */
@@ -223,7 +260,7 @@ export class Keyspace {
     const e = this.lookup(key);
     if (e?.type !== 'string') return null;
     if (this.bounded) this.touch(e);
-    return e.value as Buffer;
+    return bytesOf(e);
   }
 
   set(key: string, value: Buffer, ttlMs: TtlMs | 'keep' | undefined, ifAbsent = false): boolean {
@@ -233,13 +270,13 @@ export class Keyspace {
     if (e !== undefined && ifAbsent) return false;
     const bytes = this.copyIn(value);
     if (e === undefined) {
-      this.create(key, 'string', bytes, bytes.length, exp);
+      this.create(key, 'string', bytes, stringBytes(bytes), exp);
     } else {
       e.type = 'string';
       e.value = bytes;
       e.dec = null;
       if (!keep) e.exp = exp;
-      this.grow(e, keyBytes(key) + bytes.length - e.size);
+      this.grow(e, keyBytes(key) + stringBytes(bytes) + (e.referenced ? REF_BYTES : 0) - e.size);
       if (this.bounded) this.touch(e);
     }
     this.bound(key);
@@ -281,14 +318,14 @@ export class Keyspace {
     if (e === undefined) {
       const s = addInteger(undefined, by, 'value');
       const bytes = Buffer.from(s, 'latin1');
-      this.create(key, 'string', bytes, bytes.length, exp);
+      this.create(key, 'string', bytes, stringBytes(bytes), exp);
       this.bound(key);
       return Number(s);
     }
     if (e.type !== 'string') throw wrongType();
-    const s = addInteger(e.value as Buffer, by, 'value');
+    const s = addInteger(bytesOf(e), by, 'value');
     const bytes = Buffer.from(s, 'latin1');
-    this.grow(e, bytes.length - (e.value as Buffer).length);
+    this.grow(e, keyBytes(key) + stringBytes(bytes) + (e.referenced ? REF_BYTES : 0) - e.size);
     e.value = bytes;
     e.dec = null;
     if (this.bounded) this.touch(e);
