@@ -26,10 +26,11 @@ import { StoreGuard } from './policy/guard.js';
 import { PendingInvalidations } from './policy/invalidations.js';
 import { sharedMemoryStore } from './stores/memory/index.js';
 import { createRedisStore } from './stores/redis/index.js';
-import { UNSHARED, type Script, type SharedDecoder, type Store, type StoreRef, type TtlMs } from './stores/store.js';
+import { UNSHARED, type SharedDecoder, type Store, type StoreRef, type TtlMs } from './stores/store.js';
 import { shareable } from './codec/frozen.js';
 import { heapSize } from './codec/heap-size.js';
 import { KeyMemo } from './key-memo.js';
+import { compareAndDelete } from './values/scripts.js';
 import { quote } from './options-check.js';
 import { startTelemetry } from './metrics/publisher.js';
 import { noteOutcome, outcomes } from './tracing.js';
@@ -405,26 +406,3 @@ function decodeCustom(codec: Codec, bytes: Buffer): unknown {
     throw new DecodeError('the custom codec could not decode a stored value', { cause });
   }
 }
-
-/**
- * Deletes a key only if it still holds the given bytes (C3: a value that failed to decode is
- * removed, unless someone has written a new one since).
- *   KEYS[1]  the key
- *   ARGV[1]  the bytes read
- *   reply    1 if deleted, 0 otherwise
- */
-const compareAndDelete: Script = {
-  name: 'compare-and-delete',
-  lua: `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`,
-  local(data, keys, args) {
-    const key = keys[0]!;
-    const current = data.get(key);
-    const expected = args[0];
-    if (current !== null && Buffer.isBuffer(expected) && current.equals(expected)) return data.del(key) ? 1 : 0;
-    return 0;
-  },
-};

@@ -49,28 +49,6 @@ return redis.call('GET', KEYS[1])`,
 };
 
 /**
- * Deletes a tagged entry a reader found invalidated, if it still holds the bytes read (a newer
- * write stays).
- *   KEYS[1]  the entry
- *   ARGV[1]  the bytes read
- *   reply    1 if deleted, else 0
- */
-export const dropIfSame: Script = {
-  name: 'drop-invalidated',
-  lua: `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`,
-  local(data, keys, args) {
-    const cur = data.get(keys[0]!);
-    const seen = args[0];
-    if (cur !== null && Buffer.isBuffer(seen) && cur.equals(seen)) return data.del(keys[0]!) ? 1 : 0;
-    return 0;
-  },
-};
-
-/**
  * The same for a hash whose tag header (in its reserved field) was found invalidated.
  *   KEYS[1]  the hash
  *   ARGV[1]  the reserved field's name

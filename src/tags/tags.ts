@@ -41,7 +41,8 @@ import type { StoreGuard } from '../policy/guard.js';
 import type { PendingInvalidations } from '../policy/invalidations.js';
 import type { Store, TtlMs } from '../stores/store.js';
 import { isTagged, readHeader, writeHeader, type TagHeader } from './envelope.js';
-import { dropHashIfSame, dropIfSame, touchTag } from './scripts.js';
+import { compareAndDelete } from '../values/scripts.js';
+import { dropHashIfSame, touchTag } from './scripts.js';
 
 /** What tags need from the core. */
 export interface TagPort {
@@ -336,7 +337,7 @@ export class Tags {
 
   #drop(pk: string, bytes: Buffer): void {
     const { guard, values } = this.#port;
-    guard.write('EVALSHA', () => values.eval(dropIfSame, [pk], [bytes])).catch(ignore);
+    guard.write('EVALSHA', () => values.eval(compareAndDelete, [pk], [bytes])).catch(ignore);
   }
 
   /**
