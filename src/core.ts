@@ -355,21 +355,26 @@ export class CacheCore {
 const MEMO_LIMIT = 100_000;
 
 /**
- * The built-in codec's SharedDecoder, one for every cache: entries with S6/S7 metadata and bytes
- * that fail to decode are UNSHARED, so the caller's own read applies the policy or reports them.
+ * What a SharedDecoder makes of bytes, given the codec's own decode: S6/S7 entries and tagged
+ * entries (every read of one checks its tags, tags/) are UNSHARED, and so are bytes that fail to
+ * decode, so the caller's own read applies the policy or reports them.
  */
-const builtinShared: SharedDecoder = Object.assign(
-  (bytes: Buffer): unknown => {
-    // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
+function decodeShared(decode: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+  return (bytes) => {
     if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
     try {
-      return shareable(decodeValue(bytes));
+      return shareable(decode(bytes));
     } catch {
       return UNSHARED;
     }
-  },
-  { reencode: (value: unknown) => encodeValue(value, Infinity), sizeOf: heapSize },
-);
+  };
+}
+
+/** The built-in codec's SharedDecoder, one for every cache (its stored form lets a store drop bytes). */
+const builtinShared: SharedDecoder = Object.assign(decodeShared(decodeValue), {
+  reencode: (value: unknown) => encodeValue(value, Infinity),
+  sizeOf: heapSize,
+});
 
 const customDecoders = new WeakMap<Codec, SharedDecoder>();
 
@@ -377,15 +382,7 @@ const customDecoders = new WeakMap<Codec, SharedDecoder>();
 function customShared(codec: Codec): SharedDecoder {
   let d = customDecoders.get(codec);
   if (d === undefined) {
-    d = (bytes) => {
-      // Tagged entries too: every read of one checks its tags (tags/), never a shared value.
-      if (isEntry(bytes) || isTagged(bytes)) return UNSHARED;
-      try {
-        return shareable(decodeCustom(codec, bytes));
-      } catch {
-        return UNSHARED;
-      }
-    };
+    d = decodeShared((bytes) => decodeCustom(codec, bytes));
     customDecoders.set(codec, d);
   }
   return d;
